@@ -1,0 +1,27 @@
+// Package graph is graphjob's engine: a LangGraph-style state graph run in
+// supersteps.
+//
+// A graph's state is a set of named channels. Each channel has a reducer that
+// says how the updates written to it are combined: Replace (the default),
+// Append, Add or Merge. Nodes read the state and return partial updates.
+//
+// Execution follows the Pregel (bulk synchronous parallel) model that
+// LangGraph uses. Every task due in a superstep runs concurrently, bounded by
+// WithMaxConcurrency. When all have finished, their updates are applied
+// together, in task order (never in completion order), so a run is
+// deterministic. Two tasks writing one Replace channel in the same superstep is
+// a ConflictError. The edges of the nodes that ran then decide the tasks of the
+// next superstep: static edges, conditional edges (a Router names the next
+// nodes or END) and map edges (one task per element of a list, LangGraph's
+// Send). A node triggered by several tasks of one superstep runs once.
+//
+// Build a graph with New, AddNode and the Add*Edge methods, then Compile it.
+// A compiled Graph is immutable and safe for concurrent runs. A run can be
+// stopped at any superstep boundary and resumed later: Start returns the first
+// boundary, WithCommit observes every boundary as a Checkpoint, and Resume
+// continues from one.
+//
+// The package uses the standard library only. It does not log, store
+// checkpoints or know about Kubernetes: callers observe a run through Hooks
+// and persist it through WithCommit.
+package graph
