@@ -1,0 +1,79 @@
+package spec
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/graphjob/graphjob/graph"
+)
+
+// ExecGrace is how long an exec node's command has to exit after SIGTERM
+// (sent when its attempt is cancelled or times out) before it is killed.
+const ExecGrace = 10 * time.Second
+
+func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
+	spec, stderrFor := n.exec, c.opts.stderr
+	if len(spec.command) == 0 {
+		return nil
+	}
+	return func(ctx context.Context, s graph.State) (graph.Update, error) {
+		task, _ := graph.TaskFromContext(ctx)
+		req, err := newRequest(s, task)
+		if err != nil {
+			return nil, graph.Permanent(fmt.Errorf("encoding the request: %w", err))
+		}
+		if spec.timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeoutCause(ctx, spec.timeout, &graph.TimeoutError{After: spec.timeout})
+			defer cancel()
+		}
+		cmd := exec.CommandContext(ctx, spec.command[0], spec.command[1:]...)
+		cmd.Env = append(os.Environ(), spec.env...)
+		cmd.Env = append(cmd.Env,
+			"GRAPHJOB_RUN_ID="+task.RunID, "GRAPHJOB_NODE="+task.Node,
+			"GRAPHJOB_STEP="+strconv.Itoa(task.Step), "GRAPHJOB_ATTEMPT="+strconv.Itoa(task.Attempt))
+		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		cmd.WaitDelay = ExecGrace
+		stdout := &limitBuffer{max: MaxResponse}
+		tail := &tailBuffer{max: 2048}
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(req), stdout, tail
+		if stderrFor != nil {
+			if w := stderrFor(ctx, task); w != nil {
+				cmd.Stderr = io.MultiWriter(tail, w)
+			}
+		}
+		err = cmd.Run()
+		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+			return nil, fmt.Errorf("command %s stopped: %w", spec.command[0], cause)
+		}
+		var exitErr *exec.ExitError
+		switch {
+		case errors.As(err, &exitErr):
+			return nil, fmt.Errorf("command %s exited with code %d%s", spec.command[0], exitErr.ExitCode(), lastLines(tail))
+		case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist), errors.Is(err, os.ErrPermission):
+			return nil, graph.Permanent(fmt.Errorf("command %s cannot be started: %w", spec.command[0], err))
+		case err != nil:
+			return nil, fmt.Errorf("command %s: %w", spec.command[0], err)
+		}
+		u, err := c.decodeUpdate(stdout.Bytes())
+		if err != nil {
+			return nil, graph.Permanent(fmt.Errorf("command %s: %w", spec.command[0], err))
+		}
+		return u, nil
+	}
+}
+
+func lastLines(t *tailBuffer) string {
+	if s := t.String(); s != "" {
+		return "; its stderr ends: " + s
+	}
+	return ""
+}

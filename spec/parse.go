@@ -1,0 +1,622 @@
+package spec
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Limits on what a graph file may ask for.
+const (
+	MaxFileSize       = 1 << 20 // bytes
+	MaxNodes          = 1000
+	MaxExprLen        = 4096 // bytes of one CEL expression
+	MaxRecursionLimit = 1_000_000
+	// MaxCost bounds the cost of one evaluation of an expression, in CEL
+	// cost units (about one per operation or element visited).
+	MaxCost = 1_000_000
+)
+
+// document is a parsed graph file, with positions kept for error messages.
+type document struct {
+	name           string
+	recursionLimit int
+	state          []*channelSpec
+	entry          []string
+	entryPos       pos
+	nodes          []*nodeSpec
+	edges          []*edgeSpec
+}
+
+type pos struct{ line, col int }
+
+func at(n *yaml.Node) pos { return pos{n.Line, n.Column} }
+
+type channelSpec struct {
+	pos
+	name       string
+	typ        valueType
+	reducer    string
+	def        any
+	hasDefault bool
+}
+
+type nodeSpec struct {
+	pos
+	name    string
+	set     []*assignment
+	exec    *execSpec
+	http    *httpSpec
+	retry   *retrySpec
+	timeout time.Duration
+}
+
+type assignment struct {
+	channel string
+	expr    expr
+}
+
+// expr is the text of a CEL expression and where it stands in the file.
+type expr struct {
+	pos
+	text string
+	// block is set for YAML block scalars, whose text starts on the next line.
+	block bool
+}
+
+type execSpec struct {
+	command []string
+	env     []string // KEY=value
+	timeout time.Duration
+}
+
+type httpSpec struct {
+	url     string
+	method  string
+	headers map[string]string
+	timeout time.Duration
+}
+
+type retrySpec struct {
+	maxAttempts    int
+	initialBackoff time.Duration
+	multiplier     float64
+	maxBackoff     time.Duration
+	jitter         float64
+}
+
+type edgeSpec struct {
+	pos
+	from  string
+	to    []string
+	toPos pos
+	when  []*caseSpec
+	mapTo *mapSpec
+}
+
+type caseSpec struct {
+	pos
+	cond  *expr // nil: the default case
+	to    []string
+	toPos pos
+}
+
+type mapSpec struct {
+	pos
+	over  expr
+	to    string
+	toPos pos
+	as    string
+}
+
+// parser turns YAML into a document, collecting errors.
+type parser struct {
+	file string
+	errs ErrorList
+}
+
+func (p *parser) errorf(at pos, format string, args ...any) {
+	if len(p.errs) < maxErrors {
+		p.errs = append(p.errs, &Error{File: p.file, Line: at.line, Column: at.col, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
+func parse(file string, data []byte) (*document, ErrorList) {
+	p := &parser{file: file}
+	if len(data) > MaxFileSize {
+		p.errorf(pos{}, "file is %d bytes, larger than the limit of %d; split the graph or move data out of it", len(data), MaxFileSize)
+		return nil, p.errs
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var root yaml.Node
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			p.errorf(pos{}, "file is empty; a graph file starts with apiVersion: graphjob.dev/v1 and kind: Graph")
+		} else {
+			p.yamlError(err)
+		}
+		return nil, p.errs
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); err == nil {
+		p.errorf(at(&extra), "a second YAML document; a graph file holds one graph")
+	} else if !errors.Is(err, io.EOF) {
+		p.yamlError(err)
+	}
+	doc := p.document(root.Content[0])
+	return doc, p.errs
+}
+
+// yamlError turns a YAML syntax error ("yaml: line 3: ...") into an Error.
+func (p *parser) yamlError(err error) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	var line int
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		_, msg, _ = strings.Cut(msg, ": ")
+		p.errorf(pos{line, 1}, "YAML syntax: %s", msg)
+		return
+	}
+	p.errorf(pos{}, "YAML syntax: %s", msg)
+}
+
+// fields reads a mapping whose keys are fixed names, reporting unknown and
+// repeated keys.
+func (p *parser) fields(n *yaml.Node, what string, allowed ...string) map[string]*yaml.Node {
+	out := map[string]*yaml.Node{}
+	for _, kv := range p.pairs(n, what) {
+		if !slices.Contains(allowed, kv.key) {
+			p.errorf(kv.pos, "unknown field %q in %s; the fields are %s", kv.key, what, strings.Join(allowed, ", "))
+			continue
+		}
+		out[kv.key] = kv.value
+	}
+	return out
+}
+
+type pair struct {
+	pos
+	key   string
+	value *yaml.Node
+}
+
+// pairs reads a mapping in file order, reporting repeated keys.
+func (p *parser) pairs(n *yaml.Node, what string) []pair {
+	n = p.deref(n)
+	if n.Kind != yaml.MappingNode {
+		p.errorf(at(n), "%s must be a mapping (key: value lines), not %s", what, describe(n))
+		return nil
+	}
+	var out []pair
+	seen := map[string]pos{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			p.errorf(at(k), "a key in %s must be a plain name", what)
+			continue
+		}
+		if first, ok := seen[k.Value]; ok {
+			p.errorf(at(k), "%q appears twice in %s (first at line %d); keep one", k.Value, what, first.line)
+			continue
+		}
+		seen[k.Value] = at(k)
+		out = append(out, pair{at(k), k.Value, v})
+	}
+	return out
+}
+
+// deref follows a YAML alias.
+func (p *parser) deref(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "empty"
+		}
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return "an alias"
+}
+
+func (p *parser) str(n *yaml.Node, what string) (string, bool) {
+	if n = p.deref(n); n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(at(n), "%s must be a string, not %s", what, describe(n))
+		return "", false
+	}
+	return n.Value, true
+}
+
+func (p *parser) integer(n *yaml.Node, what string) (int, bool) {
+	var v int
+	if n = p.deref(n); n.Kind != yaml.ScalarNode || n.Tag != "!!int" || n.Decode(&v) != nil {
+		p.errorf(at(n), "%s must be a whole number, not %s", what, describe(n))
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *parser) number(n *yaml.Node, what string) (float64, bool) {
+	var v float64
+	if n = p.deref(n); n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") || n.Decode(&v) != nil {
+		p.errorf(at(n), "%s must be a number, not %s", what, describe(n))
+		return 0, false
+	}
+	return v, true
+}
+
+func (p *parser) duration(n *yaml.Node, what string) (time.Duration, bool) {
+	s, ok := p.str(n, what)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d <= 0 {
+		p.errorf(at(n), "%s must be a positive duration such as 30s, 5m or 1h30m, not %q", what, s)
+		return 0, false
+	}
+	return d, true
+}
+
+// names reads one name or a list of names.
+func (p *parser) names(n *yaml.Node, what string) []string {
+	n = p.deref(n)
+	if n.Kind == yaml.SequenceNode {
+		if len(n.Content) == 0 {
+			p.errorf(at(n), "%s is an empty list; name at least one node, or END", what)
+		}
+		var out []string
+		for _, c := range n.Content {
+			if s, ok := p.str(c, what); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	if s, ok := p.str(n, what); ok {
+		return []string{s}
+	}
+	return nil
+}
+
+func (p *parser) expr(n *yaml.Node, what string) (expr, bool) {
+	n = p.deref(n)
+	if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {
+		p.errorf(at(n), "%s must be a CEL expression, not %s", what, describe(n))
+		return expr{}, false
+	}
+	if len(n.Value) > MaxExprLen {
+		p.errorf(at(n), "%s is %d bytes, longer than the limit of %d; move the logic into an exec node", what, len(n.Value), MaxExprLen)
+		return expr{}, false
+	}
+	return expr{pos: at(n), text: n.Value, block: n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0}, true
+}
+
+func (p *parser) document(root *yaml.Node) *document {
+	f := p.fields(root, "the file", "apiVersion", "kind", "metadata", "spec")
+	if len(p.errs) > 0 && f == nil {
+		return nil
+	}
+	top := at(root)
+	if v, ok := f["apiVersion"]; !ok {
+		p.errorf(top, "apiVersion is missing; add apiVersion: graphjob.dev/v1")
+	} else if s, _ := p.str(v, "apiVersion"); s != "graphjob.dev/v1" {
+		p.errorf(at(v), "apiVersion %q is not supported; use graphjob.dev/v1", s)
+	}
+	if v, ok := f["kind"]; !ok {
+		p.errorf(top, "kind is missing; add kind: Graph")
+	} else if s, _ := p.str(v, "kind"); s != "Graph" {
+		p.errorf(at(v), "kind %q is not supported; use Graph", s)
+	}
+	doc := &document{}
+	if v, ok := f["metadata"]; !ok {
+		p.errorf(top, "metadata is missing; add metadata: {name: my-graph}")
+	} else {
+		m := p.fields(v, "metadata", "name", "labels", "annotations")
+		if nv, ok := m["name"]; !ok {
+			p.errorf(at(v), "metadata.name is missing; name the graph")
+		} else if s, ok := p.str(nv, "metadata.name"); ok {
+			if !dnsLabel.MatchString(s) || len(s) > 63 {
+				p.errorf(at(nv), "metadata.name %q must be at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit", s)
+			}
+			doc.name = s
+		}
+	}
+	v, ok := f["spec"]
+	if !ok {
+		p.errorf(top, "spec is missing; a graph needs spec.entry, spec.nodes and spec.edges")
+		return doc
+	}
+	p.spec(v, doc)
+	return doc
+}
+
+func (p *parser) spec(n *yaml.Node, doc *document) {
+	f := p.fields(n, "spec", "recursionLimit", "state", "entry", "nodes", "edges")
+	doc.recursionLimit = 25
+	if v, ok := f["recursionLimit"]; ok {
+		if l, ok := p.integer(v, "spec.recursionLimit"); ok {
+			if l < 1 || l > MaxRecursionLimit {
+				p.errorf(at(v), "spec.recursionLimit %d must be between 1 and %d", l, MaxRecursionLimit)
+			}
+			doc.recursionLimit = l
+		}
+	}
+	if v, ok := f["state"]; ok {
+		for _, kv := range p.pairs(v, "spec.state") {
+			doc.state = append(doc.state, p.channel(kv))
+		}
+	}
+	if v, ok := f["entry"]; ok {
+		doc.entry, doc.entryPos = p.names(v, "spec.entry"), at(v)
+	} else {
+		p.errorf(at(n), "spec.entry is missing; name the node that runs first")
+	}
+	if v, ok := f["nodes"]; ok {
+		kvs := p.pairs(v, "spec.nodes")
+		if len(kvs) > MaxNodes {
+			p.errorf(at(v), "spec.nodes has %d nodes, more than the limit of %d", len(kvs), MaxNodes)
+			return
+		}
+		for _, kv := range kvs {
+			doc.nodes = append(doc.nodes, p.node(kv))
+		}
+	} else {
+		p.errorf(at(n), "spec.nodes is missing; a graph needs at least one node")
+	}
+	if v, ok := f["edges"]; ok {
+		if v = p.deref(v); v.Kind != yaml.SequenceNode {
+			p.errorf(at(v), "spec.edges must be a list of edges (- from: a ...), not %s", describe(v))
+			return
+		}
+		for _, e := range v.Content {
+			doc.edges = append(doc.edges, p.edge(e))
+		}
+	}
+}
+
+func (p *parser) channel(kv pair) *channelSpec {
+	c := &channelSpec{pos: kv.pos, name: kv.key, typ: typeAny, reducer: "replace"}
+	f := p.fields(kv.value, fmt.Sprintf("state channel %q", kv.key), "type", "reducer", "default")
+	if v, ok := f["type"]; ok {
+		if s, ok := p.str(v, "type"); ok {
+			t, found := parseType(s)
+			if !found {
+				p.errorf(at(v), "channel %q: unknown type %q; use int, float, string, bool, list, object or any", kv.key, s)
+			}
+			c.typ = t
+		}
+	}
+	if v, ok := f["reducer"]; ok {
+		if s, ok := p.str(v, "reducer"); ok {
+			c.reducer = s
+		}
+	}
+	if v, ok := f["default"]; ok {
+		var d any
+		if err := p.deref(v).Decode(&d); err != nil {
+			p.errorf(at(v), "channel %q: default: %v", kv.key, err)
+		}
+		c.def, c.hasDefault = normalize(d), true
+		c.pos = at(v)
+	}
+	return c
+}
+
+func (p *parser) node(kv pair) *nodeSpec {
+	what := fmt.Sprintf("node %q", kv.key)
+	n := &nodeSpec{pos: kv.pos, name: kv.key}
+	f := p.fields(kv.value, what, "set", "exec", "http", "retry", "timeout")
+	kinds := 0
+	if v, ok := f["set"]; ok {
+		kinds++
+		for _, a := range p.pairs(v, what+" set") {
+			if e, ok := p.expr(a.value, "expression"); ok {
+				n.set = append(n.set, &assignment{channel: a.key, expr: e})
+			}
+		}
+	}
+	if v, ok := f["exec"]; ok {
+		kinds++
+		n.exec = p.exec(v, what)
+	}
+	if v, ok := f["http"]; ok {
+		kinds++
+		n.http = p.http(v, what)
+	}
+	if kinds != 1 {
+		p.errorf(kv.pos, "%s must have exactly one of set, exec or http", what)
+	}
+	if v, ok := f["retry"]; ok {
+		n.retry = p.retry(v, what)
+	}
+	if v, ok := f["timeout"]; ok {
+		n.timeout, _ = p.duration(v, what+" timeout")
+	}
+	return n
+}
+
+func (p *parser) exec(n *yaml.Node, what string) *execSpec {
+	what += " exec"
+	f := p.fields(n, what, "command", "env", "timeout")
+	e := &execSpec{}
+	if v, ok := f["command"]; ok {
+		if v = p.deref(v); v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+			p.errorf(at(v), "%s command must be a non-empty list of arguments, such as [python3, step.py]; no shell is used", what)
+		} else {
+			for _, a := range v.Content {
+				if s, ok := p.str(a, "a command argument"); ok {
+					e.command = append(e.command, s)
+				}
+			}
+		}
+	} else {
+		p.errorf(at(n), "%s needs command: [program, args...]", what)
+	}
+	if v, ok := f["env"]; ok {
+		for _, kv := range p.pairs(v, what+" env") {
+			if s, ok := p.str(kv.value, "an env value"); ok {
+				e.env = append(e.env, kv.key+"="+s)
+			}
+		}
+	}
+	if v, ok := f["timeout"]; ok {
+		e.timeout, _ = p.duration(v, what+" timeout")
+	}
+	return e
+}
+
+func (p *parser) http(n *yaml.Node, what string) *httpSpec {
+	what += " http"
+	f := p.fields(n, what, "url", "method", "headers", "timeout")
+	h := &httpSpec{method: "POST", headers: map[string]string{}}
+	if v, ok := f["url"]; ok {
+		if s, ok := p.str(v, "url"); ok {
+			if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+				p.errorf(at(v), "%s url %q must start with http:// or https://", what, s)
+			}
+			h.url = s
+		}
+	} else {
+		p.errorf(at(n), "%s needs url: https://...", what)
+	}
+	if v, ok := f["method"]; ok {
+		if s, ok := p.str(v, "method"); ok {
+			h.method = strings.ToUpper(s)
+			if h.method != "POST" && h.method != "PUT" && h.method != "PATCH" {
+				p.errorf(at(v), "%s method %q: the request has a body, so use POST, PUT or PATCH", what, s)
+			}
+		}
+	}
+	if v, ok := f["headers"]; ok {
+		for _, kv := range p.pairs(v, what+" headers") {
+			if s, ok := p.str(kv.value, "a header value"); ok {
+				h.headers[kv.key] = s
+			}
+		}
+	}
+	if v, ok := f["timeout"]; ok {
+		h.timeout, _ = p.duration(v, what+" timeout")
+	}
+	return h
+}
+
+func (p *parser) retry(n *yaml.Node, what string) *retrySpec {
+	what += " retry"
+	f := p.fields(n, what, "maxAttempts", "initialBackoff", "multiplier", "maxBackoff", "jitter")
+	r := &retrySpec{}
+	if v, ok := f["maxAttempts"]; ok {
+		if r.maxAttempts, ok = p.integer(v, what+" maxAttempts"); ok && r.maxAttempts < 1 {
+			p.errorf(at(v), "%s maxAttempts must be at least 1", what)
+		}
+	}
+	if v, ok := f["initialBackoff"]; ok {
+		r.initialBackoff, _ = p.duration(v, what+" initialBackoff")
+	}
+	if v, ok := f["maxBackoff"]; ok {
+		r.maxBackoff, _ = p.duration(v, what+" maxBackoff")
+	}
+	if v, ok := f["multiplier"]; ok {
+		if r.multiplier, ok = p.number(v, what+" multiplier"); ok && r.multiplier < 1 {
+			p.errorf(at(v), "%s multiplier must be at least 1", what)
+		}
+	}
+	if v, ok := f["jitter"]; ok {
+		if r.jitter, ok = p.number(v, what+" jitter"); ok && (r.jitter < 0 || r.jitter > 1) {
+			p.errorf(at(v), "%s jitter must be between 0 and 1", what)
+		}
+	}
+	return r
+}
+
+func (p *parser) edge(n *yaml.Node) *edgeSpec {
+	e := &edgeSpec{pos: at(n)}
+	f := p.fields(n, "an edge", "from", "to", "when", "map")
+	if v, ok := f["from"]; ok {
+		e.from, _ = p.str(v, "from")
+	} else {
+		p.errorf(at(n), "edge has no from; name the node it leaves")
+	}
+	kinds := 0
+	if v, ok := f["to"]; ok {
+		kinds++
+		e.to, e.toPos = p.names(v, "to"), at(v)
+	}
+	if v, ok := f["when"]; ok {
+		kinds++
+		if v = p.deref(v); v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+			p.errorf(at(v), "when must be a list of cases (- if: <CEL>\\n  to: node); the last may omit if")
+		} else {
+			for i, c := range v.Content {
+				cs := p.whenCase(c)
+				if cs.cond == nil && i != len(v.Content)-1 {
+					p.errorf(cs.pos, "only the last case of when may omit if; the cases after it could never be chosen")
+				}
+				e.when = append(e.when, cs)
+			}
+		}
+	}
+	if v, ok := f["map"]; ok {
+		kinds++
+		e.mapTo = p.mapEdge(v)
+	}
+	if kinds != 1 {
+		p.errorf(at(n), "edge from %q must have exactly one of to, when or map", e.from)
+	}
+	return e
+}
+
+func (p *parser) whenCase(n *yaml.Node) *caseSpec {
+	c := &caseSpec{pos: at(n)}
+	f := p.fields(n, "a when case", "if", "to")
+	if v, ok := f["if"]; ok {
+		if e, ok := p.expr(v, "if"); ok {
+			c.cond = &e
+		}
+	}
+	if v, ok := f["to"]; ok {
+		c.to, c.toPos = p.names(v, "to"), at(v)
+	} else {
+		p.errorf(at(n), "when case has no to; name the node it leads to, or END")
+	}
+	return c
+}
+
+func (p *parser) mapEdge(n *yaml.Node) *mapSpec {
+	m := &mapSpec{pos: at(n), as: "item"}
+	f := p.fields(n, "map", "over", "to", "as")
+	if v, ok := f["over"]; ok {
+		m.over, _ = p.expr(v, "over")
+	} else {
+		p.errorf(at(n), "map has no over; give a CEL expression for the list to map over")
+	}
+	if v, ok := f["to"]; ok {
+		m.to, _ = p.str(v, "to")
+		m.toPos = at(v)
+	} else {
+		p.errorf(at(n), "map has no to; name the node that runs once per item")
+	}
+	if v, ok := f["as"]; ok {
+		if s, ok := p.str(v, "as"); ok {
+			if !celIdent.MatchString(s) || reservedVars[s] {
+				p.errorf(at(v), "map as %q must be a CEL identifier other than state and run", s)
+			}
+			m.as = s
+		}
+	}
+	return m
+}
