@@ -37,7 +37,7 @@ type StateGraph[S any] struct {
 	access   access[S]
 	channels []*channel
 	nodes    map[string]*node[S]
-	order    []string            // node names in the order they were added
+	order    []string             // node names in the order they were added
 	edges    map[string][]edge[S] // by source node, in the order they were added
 	err      error
 }

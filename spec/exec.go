@@ -48,6 +48,9 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		if stderrFor != nil {
 			if w := stderrFor(ctx, task); w != nil {
 				cmd.Stderr = io.MultiWriter(tail, w)
+				if c, ok := w.(io.Closer); ok {
+					defer c.Close()
+				}
 			}
 		}
 		err = cmd.Run()

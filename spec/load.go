@@ -42,9 +42,9 @@ type options struct {
 	client *http.Client
 }
 
-// WithStderr gives each exec node attempt a writer for the command's stderr.
-// Without it stderr is discarded; its last lines still appear in the error of
-// a failed command.
+// WithStderr gives each exec node attempt a writer for the command's stderr,
+// closed when the command has exited if it is an io.Closer. Without it stderr
+// is discarded; its last lines still appear in the error of a failed command.
 func WithStderr(f func(ctx context.Context, task graph.TaskInfo) io.Writer) Option {
 	return func(o *options) { o.stderr = f }
 }

@@ -424,6 +424,7 @@ func (p *parser) node(kv pair) *nodeSpec {
 	kinds := 0
 	if v, ok := f["set"]; ok {
 		kinds++
+		n.set = []*assignment{} // a set node with no assignments is a valid no-op
 		for _, a := range p.pairs(v, what+" set") {
 			if e, ok := p.expr(a.value, "expression"); ok {
 				n.set = append(n.set, &assignment{channel: a.key, expr: e})

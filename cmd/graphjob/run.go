@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
+
+	"github.com/graphjob/graphjob/graph"
+	"github.com/graphjob/graphjob/spec"
+)
+
+// defaultStore is the embedded default: a local directory, no cluster, no
+// cloud.
+const defaultStore = "file://./.graphjob"
+
+type runFlags struct {
+	input          string
+	set            []string
+	recursionLimit int
+	maxConcurrency int
+	store          string
+	runID          string
+}
+
+func newRunCmd(g *globals) *cobra.Command {
+	f := &runFlags{}
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Run a graph file and print its final state as JSON",
+		Long: `Run a graph file to the end and print its final state as JSON on stdout (keys
+sorted). Progress and logs go to stderr.
+
+Exit codes: 0 the run succeeded; 2 invalid input (flags, graph file,
+expressions, input values); 3 the run failed for good (a node failed after its
+retries, the recursion limit was reached); 1 anything else.`,
+		Example: `  graphjob run examples/loop/graph.yaml
+  graphjob run graph.yaml --input '{"numbers": [1, 2, 3]}' --set label=nightly
+  graphjob run graph.yaml --input @input.json --recursion-limit 100`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGraph(cmd.Context(), g, f, args[0], cmd.Flags().Changed("recursion-limit"))
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.input, "input", "", "initial state as a JSON object, or @FILE to read it from a file (- for stdin)")
+	fl.StringArrayVar(&f.set, "set", nil, "set one channel, CHANNEL=VALUE (VALUE is JSON, or text for string channels); repeatable, applied after --input")
+	fl.IntVar(&f.recursionLimit, "recursion-limit", 0, "maximum number of supersteps (default: the file's spec.recursionLimit, else 25)")
+	fl.IntVar(&f.maxConcurrency, "max-concurrency", graph.DefaultMaxConcurrency, "maximum number of tasks of one superstep that run at once")
+	fl.StringVar(&f.store, "store", defaultStore, "checkpoint store URL; checkpoints are not written yet, the flag is accepted so scripts need not change")
+	fl.StringVar(&f.runID, "run-id", "", "the run's ID (default: a new ID, logged)")
+	return cmd
+}
+
+func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSet bool) error {
+	log, err := g.logger()
+	if err != nil {
+		return err
+	}
+	if limitSet && f.recursionLimit < 1 {
+		return usageError{fmt.Errorf("--recursion-limit %d: give a number of supersteps of at least 1", f.recursionLimit)}
+	}
+	if f.maxConcurrency < 1 {
+		return usageError{fmt.Errorf("--max-concurrency %d: give at least 1", f.maxConcurrency)}
+	}
+	runID := f.runID
+	if runID == "" {
+		runID = newRunID()
+	}
+	log = log.With().Str("run_id", runID).Logger()
+	gr, err := spec.Load(file, spec.WithStderr(stderrLogger(log)))
+	if err != nil {
+		return err
+	}
+	input, err := f.readInput(g.stdin, gr)
+	if err != nil {
+		return err
+	}
+	limit := gr.RecursionLimit
+	if limitSet {
+		limit = f.recursionLimit
+	}
+	log = log.With().Str("graph", gr.Name).Logger()
+	log.Info().Str("file", file).Str("digest", gr.Digest).Int("recursion_limit", limit).Msg("run started")
+	start := time.Now()
+	final, err := gr.Runnable.Invoke(ctx, input,
+		graph.WithRunID(runID),
+		graph.WithRecursionLimit(limit),
+		graph.WithMaxConcurrency(f.maxConcurrency),
+		graph.WithHooks(logHooks(log)),
+	)
+	if err != nil {
+		log.Error().Err(err).Dur("elapsed", time.Since(start)).Msg("run failed")
+		return err
+	}
+	log.Info().Dur("elapsed", time.Since(start)).Msg("run succeeded")
+	out, err := json.Marshal(final)
+	if err != nil {
+		return fmt.Errorf("encoding the final state: %w", err)
+	}
+	_, err = fmt.Fprintf(g.stdout, "%s\n", out)
+	return err
+}
+
+// readInput builds the initial state from --input and --set.
+func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, error) {
+	values := map[string]any{}
+	if f.input != "" {
+		data := []byte(f.input)
+		if name, ok := strings.CutPrefix(f.input, "@"); ok {
+			var err error
+			if name == "-" {
+				data, err = io.ReadAll(io.LimitReader(stdin, spec.MaxFileSize))
+			} else {
+				data, err = os.ReadFile(name)
+			}
+			if err != nil {
+				return nil, usageError{fmt.Errorf("--input: %w", err)}
+			}
+		}
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.UseNumber()
+		if err := dec.Decode(&values); err != nil {
+			return nil, usageError{fmt.Errorf("--input: give a JSON object of channel values, such as '{\"step\": 3}': %w", err)}
+		}
+	}
+	for _, kv := range f.set {
+		name, text, ok := strings.Cut(kv, "=")
+		if !ok {
+			return nil, usageError{fmt.Errorf("--set %q: write CHANNEL=VALUE", kv)}
+		}
+		v, err := gr.ParseValue(name, text)
+		if err != nil {
+			return nil, fmt.Errorf("--set: %w", err)
+		}
+		values[name] = v
+	}
+	return gr.Input(values)
+}
+
+func newRunID() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("run-%s-%x", time.Now().UTC().Format("20060102-150405"), b)
+}
+
+// logHooks logs the run's progress: a line per superstep, and a line per
+// node attempt that failed.
+func logHooks(log zerolog.Logger) graph.Hooks {
+	return graph.Hooks{
+		StepStart: func(_ context.Context, step int, tasks []graph.Task) {
+			log.Debug().Int("step", step).Strs("nodes", taskNodes(tasks)).Msg("step started")
+		},
+		StepEnd: func(_ context.Context, step int, tasks []graph.Task, elapsed time.Duration, err error) {
+			if err == nil {
+				log.Info().Int("step", step).Strs("nodes", taskNodes(tasks)).Dur("elapsed", elapsed).Msg("step done")
+			}
+		},
+		NodeEnd: func(_ context.Context, t graph.TaskInfo, elapsed time.Duration, err error) {
+			ev := log.Debug()
+			if err != nil {
+				ev = log.Warn().Err(err)
+			}
+			ev.Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Dur("elapsed", elapsed).Msg("node attempt done")
+		},
+	}
+}
+
+// taskNodes names the tasks of a step; map tasks of one node are counted.
+func taskNodes(tasks []graph.Task) []string {
+	var names []string
+	counts := map[string]int{}
+	for _, t := range tasks {
+		if counts[t.Node] == 0 {
+			names = append(names, t.Node)
+		}
+		counts[t.Node]++
+	}
+	for i, n := range names {
+		if c := counts[n]; c > 1 {
+			names[i] = fmt.Sprintf("%s×%d", n, c)
+		}
+	}
+	return names
+}
+
+// stderrLogger logs each line an exec node writes to stderr.
+func stderrLogger(log zerolog.Logger) func(context.Context, graph.TaskInfo) io.Writer {
+	return func(_ context.Context, t graph.TaskInfo) io.Writer {
+		l := log.With().Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Logger()
+		return &lineWriter{emit: func(line string) { l.Info().Str("stderr", line).Msg("node output") }}
+	}
+}
+
+// lineWriter calls emit for every line written to it. Close emits a last
+// line that has no newline.
+type lineWriter struct {
+	emit func(string)
+	buf  []byte
+}
+
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.emit(string(w.buf[:i]))
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a line that never ends
+		_ = w.Close()
+	}
+	return len(p), nil
+}
+
+func (w *lineWriter) Close() error {
+	if len(w.buf) > 0 {
+		w.emit(string(w.buf))
+		w.buf = nil
+	}
+	return nil
+}
