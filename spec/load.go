@@ -80,6 +80,7 @@ func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 	sum := sha256.Sum256(data)
 	c := &compiler{parser: parser{file: file}, doc: doc, opts: &o, byName: map[string]*channelSpec{}}
 	runnable := c.build()
+	c.sortErrors()
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
@@ -183,6 +184,9 @@ func (c *compiler) build() *graph.Graph[graph.State] {
 	for _, e := range c.doc.edges {
 		c.edge(g, e)
 	}
+	if len(c.errs) > 0 {
+		return nil // unreachable nodes would only repeat the errors above
+	}
 	c.reachable()
 	if len(c.errs) > 0 {
 		return nil
@@ -215,7 +219,7 @@ func (c *compiler) channels(g *graph.StateGraph[graph.State]) {
 		if ch.hasDefault {
 			v, err := ch.typ.coerce(ch.def)
 			if err != nil {
-				c.errorf(ch.pos, "channel %q: default %v", ch.name, err)
+				c.errorf(ch.defPos, "channel %q: default %v", ch.name, err)
 			}
 			ch.def = v
 		}

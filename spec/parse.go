@@ -45,6 +45,7 @@ type channelSpec struct {
 	reducer    string
 	def        any
 	hasDefault bool
+	defPos     pos
 }
 
 type nodeSpec struct {
@@ -150,7 +151,18 @@ func parse(file string, data []byte) (*document, ErrorList) {
 		p.yamlError(err)
 	}
 	doc := p.document(root.Content[0])
+	p.sortErrors()
 	return doc, p.errs
+}
+
+// sortErrors puts the errors in file order.
+func (p *parser) sortErrors() {
+	slices.SortStableFunc(p.errs, func(a, b *Error) int {
+		if a.Line != b.Line {
+			return a.Line - b.Line
+		}
+		return a.Column - b.Column
+	})
 }
 
 // yamlError turns a YAML syntax error ("yaml: line 3: ...") into an Error.
@@ -307,10 +319,11 @@ func (p *parser) expr(n *yaml.Node, what string) (expr, bool) {
 }
 
 func (p *parser) document(root *yaml.Node) *document {
-	f := p.fields(root, "the file", "apiVersion", "kind", "metadata", "spec")
-	if len(p.errs) > 0 && f == nil {
+	if root = p.deref(root); root.Kind != yaml.MappingNode {
+		p.errorf(at(root), "the file must be a mapping that starts with apiVersion: graphjob.dev/v1 and kind: Graph, not %s", describe(root))
 		return nil
 	}
+	f := p.fields(root, "the file", "apiVersion", "kind", "metadata", "spec")
 	top := at(root)
 	if v, ok := f["apiVersion"]; !ok {
 		p.errorf(top, "apiVersion is missing; add apiVersion: graphjob.dev/v1")
@@ -411,8 +424,7 @@ func (p *parser) channel(kv pair) *channelSpec {
 		if err := p.deref(v).Decode(&d); err != nil {
 			p.errorf(at(v), "channel %q: default: %v", kv.key, err)
 		}
-		c.def, c.hasDefault = normalize(d), true
-		c.pos = at(v)
+		c.def, c.hasDefault, c.defPos = normalize(d), true, at(v)
 	}
 	return c
 }
@@ -560,7 +572,7 @@ func (p *parser) edge(n *yaml.Node) *edgeSpec {
 	if v, ok := f["when"]; ok {
 		kinds++
 		if v = p.deref(v); v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
-			p.errorf(at(v), "when must be a list of cases (- if: <CEL>\\n  to: node); the last may omit if")
+			p.errorf(at(v), "when must be a list of cases, each with if: (a CEL condition) and to: (a node or END); the last may omit if")
 		} else {
 			for i, c := range v.Content {
 				cs := p.whenCase(c)

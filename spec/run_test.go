@@ -1,0 +1,487 @@
+package spec_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/graphjob/graphjob/graph"
+	"github.com/graphjob/graphjob/spec"
+)
+
+// load parses a graph whose spec is body, under a standard header.
+func load(t *testing.T, body string, opts ...spec.Option) *spec.Graph {
+	t.Helper()
+	text := "apiVersion: graphjob.dev/v1\nkind: Graph\nmetadata: {name: test}\nspec:\n" + body
+	g, err := spec.Parse("test.yaml", []byte(text), opts...)
+	if err != nil {
+		t.Fatalf("parse: %v\n%s", err, text)
+	}
+	return g
+}
+
+func run(t *testing.T, g *spec.Graph, input map[string]any) (string, error) {
+	t.Helper()
+	in, err := g.Input(input)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Runnable.Invoke(t.Context(), in, graph.WithRecursionLimit(g.RecursionLimit), graph.WithRunID("r1"))
+	b, _ := json.Marshal(out)
+	return string(b), err
+}
+
+func TestYAMLGraphs(t *testing.T) {
+	tests := []struct {
+		desc  string
+		spec  string
+		input map[string]any
+		want  string
+		err   string
+	}{
+		{
+			desc: "parallel branches join once",
+			spec: `
+  state:
+    a: {type: int}
+    b: {type: int}
+    joins: {type: int, reducer: add}
+  entry: [left, right]
+  nodes:
+    left: {set: {a: "1"}}
+    right: {set: {b: "2"}}
+    join: {set: {joins: "1"}}
+  edges:
+    - {from: left, to: join}
+    - {from: right, to: join}
+`,
+			want: `{"a":1,"b":2,"joins":1}`,
+		},
+		{
+			desc: "reducers",
+			spec: `
+  state:
+    log: {type: list, reducer: append, default: [start]}
+    total: {type: float, reducer: add, default: 0.5}
+    tags: {type: object, reducer: merge, default: {keep: true}}
+  entry: [a, b]
+  nodes:
+    a: {set: {log: "'a'", total: "1", tags: "{'a': 1}"}}
+    b: {set: {log: "['b1', 'b2']", total: "2.5", tags: "{'b': 'x'}"}}
+`,
+			want: `{"log":["start","a","b1","b2"],"tags":{"a":1,"b":"x","keep":true},"total":4}`,
+		},
+		{
+			desc: "conditional routing to several nodes",
+			spec: `
+  state:
+    n: {type: int}
+    seen: {type: list, reducer: append}
+  entry: start
+  nodes:
+    start: {set: {seen: "'start'"}}
+    even: {set: {seen: "'even'"}}
+    big: {set: {seen: "'big'"}}
+    other: {set: {seen: "'other'"}}
+  edges:
+    - from: start
+      when:
+        - if: state.n % 2 == 0 && state.n > 10
+          to: [even, big]
+        - if: state.n % 2 == 0
+          to: even
+        - to: other
+`,
+			input: map[string]any{"n": 12},
+			want:  `{"n":12,"seen":["start","even","big"]}`,
+		},
+		{
+			desc: "map items under their own name, with run info",
+			spec: `
+  state:
+    words: {type: list, default: [a, bb, ccc]}
+    out: {type: list, reducer: append}
+  entry: split
+  nodes:
+    split: {set: {}}
+    measure: {set: {out: "w + ':' + string(size(w)) + '@' + string(run.step)"}}
+  edges:
+    - from: split
+      map: {over: state.words, to: measure, as: w}
+`,
+			want: `{"out":["a:1@2","bb:2@2","ccc:3@2"],"words":["a","bb","ccc"]}`,
+		},
+		{
+			desc: "empty map ends the branch",
+			spec: `
+  state:
+    xs: {type: list}
+    out: {type: list, reducer: append}
+  entry: split
+  nodes:
+    split: {set: {}}
+    each: {set: {out: item}}
+  edges:
+    - {from: split, map: {over: state.xs, to: each}}
+`,
+			want: `{"out":[],"xs":[]}`,
+		},
+		{
+			desc: "an int expression fits a float channel",
+			spec: `
+  state:
+    x: {type: float}
+  entry: a
+  nodes:
+    a: {set: {x: "2"}}
+`,
+			want: `{"x":2}`,
+		},
+		{
+			desc: "two writers of a replace channel",
+			spec: `
+  state:
+    x: {type: int}
+  entry: [a, b]
+  nodes:
+    a: {set: {x: "1"}}
+    b: {set: {x: "2"}}
+`,
+			err: `step 1: nodes "a" and "b" both wrote channel "x" in one superstep`,
+		},
+		{
+			desc: "no when case matches",
+			spec: `
+  state:
+    n: {type: int}
+  entry: a
+  nodes:
+    a: {set: {}}
+  edges:
+    - from: a
+      when:
+        - if: state.n > 1
+          to: END
+`,
+			err: `step 1: node "a": routing: no case of the when edge from "a" (line 12) matched; add a last case without if`,
+		},
+		{
+			desc: "an any channel checked when written",
+			spec: `
+  state:
+    v: {type: any}
+    n: {type: int}
+  entry: a
+  nodes:
+    a: {set: {n: "state.v"}}
+`,
+			input: map[string]any{"v": "text"},
+			err:   `channel "n": "text" is not an int`,
+		},
+		{
+			desc: "runtime errors name the expression",
+			spec: `
+  state:
+    n: {type: int}
+  entry: a
+  nodes:
+    a: {set: {n: "10 / state.n"}}
+`,
+			err: `node "a": expression "10 / state.n" (line 10): division by zero`,
+		},
+		{
+			desc: "the cost limit stops an expensive expression",
+			spec: `
+  state:
+    xs: {type: list}
+    n: {type: int}
+  entry: a
+  nodes:
+    a: {set: {n: "state.xs.map(x, state.xs.map(y, x * y)).size()"}}
+`,
+			input: map[string]any{"xs": numbers(3000)},
+			err:   `cost limit exceeded`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			got, err := run(t, load(t, tt.spec), tt.input)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExamples(t *testing.T) {
+	for file, want := range map[string]string{
+		"../examples/loop/graph.yaml":   `{"done":true,"step":5}`,
+		"../examples/fanout/graph.yaml": `{"count":3,"numbers":[1,2,3],"results":[1,4,9]}`,
+	} {
+		g, err := spec.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, err := run(t, g, nil); err != nil || got != want {
+			t.Errorf("%s: got %s, %v; want %s", file, got, err, want)
+		}
+	}
+}
+
+func TestInput(t *testing.T) {
+	g := load(t, `
+  state:
+    n: {type: int, default: 1}
+    f: {type: float}
+    s: {type: string, default: hi}
+    l: {type: list, default: [1]}
+  entry: a
+  nodes:
+    a: {set: {}}
+`)
+	in, err := g.Input(map[string]any{"f": 2})
+	if err != nil || fmt.Sprint(in) != "map[f:2 l:[1] n:1 s:hi]" {
+		t.Fatalf("Input = %v, %v", in, err)
+	}
+	in["l"].([]any)[0] = "changed"
+	if again, _ := g.Input(nil); fmt.Sprint(again["l"]) != "[1]" {
+		t.Errorf("a run changed the default of the next: %v", again["l"])
+	}
+	for _, tc := range []struct{ ch, text, want, err string }{
+		{"n", "5", "5", ""},
+		{"n", "5.0", "5", ""},
+		{"n", "five", "", `channel "n": "five" is not an int`},
+		{"s", "plain text", "plain text", ""},
+		{"s", `"quoted"`, "quoted", ""},
+		{"l", "[1, 2]", "[1 2]", ""},
+		{"nope", "1", "", `"nope" is not a channel of graph test; its channels are n, f, s, l`},
+	} {
+		v, err := g.ParseValue(tc.ch, tc.text)
+		if tc.err != "" {
+			if !errors.Is(err, spec.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseValue(%s, %s) err = %v, want %q", tc.ch, tc.text, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || fmt.Sprint(v) != tc.want {
+			t.Errorf("ParseValue(%s, %s) = %v, %v; want %s", tc.ch, tc.text, v, err, tc.want)
+		}
+	}
+	if _, err := g.Input(map[string]any{"n": "x"}); !errors.Is(err, spec.ErrInvalid) {
+		t.Errorf("wrong input type: err = %v", err)
+	}
+}
+
+// sh runs a shell script as an exec node's command; the node itself uses no
+// shell.
+func sh(script string) string {
+	b, _ := json.Marshal([]string{"sh", "-c", script})
+	return string(b)
+}
+
+func TestExecNode(t *testing.T) {
+	dir := t.TempDir()
+	req := filepath.Join(dir, "request.json")
+	attempts := filepath.Join(dir, "attempts")
+	t.Setenv("REQ", req)
+	t.Setenv("ATTEMPTS", attempts)
+	tests := []struct {
+		desc     string
+		node     string
+		want     string
+		err      string
+		attempts int
+	}{
+		{"writes updates from stdout",
+			`{exec: {command: ` + sh(`cat > "$REQ"; echo '{"n": 7, "msg": "'$GREETING'"}'`) + `, env: {GREETING: hello}}}`,
+			`{"msg":"hello","n":7}`, "", 0},
+		{"empty output is no update", `{exec: {command: [true]}}`, `{"msg":"","n":0}`, "", 0},
+		{"a failing command is retried and names its stderr",
+			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo "disk full" >&2; exit 3`) + `}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
+			"", `node "work" failed after 3 attempts: command sh exited with code 3; its stderr ends: disk full`, 3},
+		{"output that is not JSON fails at once",
+			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo not json`) + `}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
+			"", `the response is not JSON`, 1},
+		{"an unknown channel fails", `{exec: {command: ` + sh(`echo '{"nope": 1}'`) + `}}`,
+			"", `the response updates "nope", which is not a channel; the channels are n, msg`, 0},
+		{"a wrong type fails", `{exec: {command: ` + sh(`echo '{"n": "x"}'`) + `}}`,
+			"", `channel "n": "x" is not an int`, 0},
+		{"a missing command fails at once", `{exec: {command: [/nonexistent/cmd]}, retry: {maxAttempts: 3}}`,
+			"", `command /nonexistent/cmd cannot be started`, 0},
+		{"the exec timeout stops the command",
+			`{exec: {command: [sleep, "30"], timeout: 50ms}}`,
+			"", `command sleep stopped: timed out after 50ms`, 0},
+		{"the node timeout stops the command",
+			`{exec: {command: [sleep, "30"]}, timeout: 50ms}`,
+			"", `timed out after 50ms`, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			os.Remove(attempts)
+			g := load(t, `
+  state:
+    n: {type: int}
+    msg: {type: string}
+  entry: work
+  nodes:
+    work: `+tt.node+`
+`)
+			got, err := run(t, g, nil)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+			} else if err != nil || got != tt.want {
+				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
+			}
+			if tt.attempts > 0 {
+				b, _ := os.ReadFile(attempts)
+				if n := strings.Count(string(b), "x"); n != tt.attempts {
+					t.Errorf("ran %d times, want %d", n, tt.attempts)
+				}
+			}
+		})
+	}
+	// The request of the first case.
+	b, err := os.ReadFile(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"state":{"msg":"","n":0},"run":{"id":"r1","step":1,"node":"work","attempt":1}}`
+	if strings.TrimSpace(string(b)) != want {
+		t.Errorf("request = %s, want %s", b, want)
+	}
+}
+
+func TestExecStderrAndItem(t *testing.T) {
+	var lines lockedBuffer
+	g := load(t, `
+  state:
+    out: {type: list, reducer: append}
+  entry: split
+  nodes:
+    split: {set: {}}
+    each:
+      exec:
+        command: `+sh(`echo "working on $GRAPHJOB_NODE step $GRAPHJOB_STEP" >&2; python3 -c 'import json,sys; r=json.load(sys.stdin); print(json.dumps({"out": r["item"]}))' 2>/dev/null || sed -e 's/.*"item":\([^,}]*\).*/{"out": \1}/'`)+`
+  edges:
+    - {from: split, map: {over: "[10, null]", to: each}}
+`, spec.WithStderr(func(_ context.Context, task graph.TaskInfo) io.Writer { return &lines }))
+	got, err := run(t, g, nil)
+	if err != nil || got != `{"out":[10,null]}` {
+		t.Fatalf("got %s, %v", got, err)
+	}
+	if n := strings.Count(lines.String(), "working on each step 2"); n != 2 {
+		t.Errorf("stderr %q: want two lines from each", lines.String())
+	}
+}
+
+func TestHTTPNode(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := calls.Add(1)
+		b, _ := io.ReadAll(r.Body)
+		switch r.URL.Path {
+		case "/ok":
+			if r.Header.Get("Authorization") != "Bearer s3cret" || !strings.Contains(string(b), `"run":{"id":"r1","step":1,"node":"work","attempt":1}`) {
+				http.Error(w, "unexpected request", http.StatusBadRequest)
+				return
+			}
+			fmt.Fprint(w, `{"n": 42}`)
+		case "/flaky":
+			if n < 3 {
+				http.Error(w, "busy", http.StatusServiceUnavailable)
+				return
+			}
+			fmt.Fprint(w, `{"n": 3}`)
+		case "/throttled":
+			http.Error(w, "slow down", http.StatusTooManyRequests)
+		case "/bad":
+			http.Error(w, "missing field", http.StatusBadRequest)
+		case "/slow":
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("TOKEN", "s3cret")
+	tests := []struct {
+		desc  string
+		node  string
+		want  string
+		err   string
+		calls int32
+	}{
+		{"2xx updates the state", `{http: {url: "` + srv.URL + `/ok", headers: {Authorization: "Bearer ${TOKEN}"}}}`, `{"n":42}`, "", 1},
+		{"5xx is retried", `{http: {url: "` + srv.URL + `/flaky"}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`, `{"n":3}`, "", 3},
+		{"429 is retried", `{http: {url: "` + srv.URL + `/throttled"}, retry: {maxAttempts: 2, initialBackoff: 1ms}}`, "",
+			`failed after 2 attempts: POST ` + srv.URL + `/throttled: 429 Too Many Requests: slow down`, 2},
+		{"other 4xx fails at once", `{http: {url: "` + srv.URL + `/bad"}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`, "",
+			`node "work": POST ` + srv.URL + `/bad: 400 Bad Request: missing field`, 1},
+		{"the timeout applies", `{http: {url: "` + srv.URL + `/slow", timeout: 50ms}}`, "", `timed out after 50ms`, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			calls.Store(0)
+			g := load(t, `
+  state:
+    n: {type: int}
+  entry: work
+  nodes:
+    work: `+tt.node+`
+`)
+			got, err := run(t, g, nil)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want %q", err, tt.err)
+				}
+			} else if err != nil || got != tt.want {
+				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
+			}
+			if c := calls.Load(); c != tt.calls {
+				t.Errorf("%d calls, want %d", c, tt.calls)
+			}
+		})
+	}
+}
+
+// lockedBuffer is a strings.Builder that concurrent tasks may write.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func numbers(n int) []any {
+	out := make([]any, n)
+	for i := range out {
+		out[i] = i
+	}
+	return out
+}
