@@ -105,6 +105,14 @@ func newEnvs(channels []*channelSpec) (*envs, error) {
 	return &envs{edge: edge, node: node, channels: p.names}, nil
 }
 
+// channelList names the declared channels, for error messages.
+func (e *envs) channelList() string {
+	if len(e.channels) == 0 {
+		return "spec.state declares none"
+	}
+	return "channels: " + strings.Join(e.channels, ", ")
+}
+
 // withItems extends env with the item variables of a map target.
 func withItems(env *cel.Env, names []string) (*cel.Env, error) {
 	opts := make([]cel.EnvOption, len(names))
@@ -157,7 +165,7 @@ func (e expr) celPos(line, col int) pos {
 func (c *compiler) hint(msg string) string {
 	switch {
 	case strings.Contains(msg, "undeclared reference"), strings.Contains(msg, "undefined field"):
-		return fmt.Sprintf("; channels are read as state.NAME, and the declared channels are %s", strings.Join(c.envs.channels, ", "))
+		return fmt.Sprintf("; channels are read as state.NAME (%s)", c.envs.channelList())
 	case strings.Contains(msg, "found no matching overload"):
 		return "; CEL does not mix types: write 1.0 for a float, or convert with int(), double() or string()"
 	case strings.Contains(msg, "Syntax error"):

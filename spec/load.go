@@ -311,8 +311,8 @@ func (c *compiler) setNode(env *cel.Env, n *nodeSpec, items []string) graph.Node
 	for _, a := range n.set {
 		ch, ok := c.byName[a.channel]
 		if !ok {
-			c.errorf(a.expr.pos, "node %q sets %q, which is not a channel; declare it under spec.state (channels: %s)",
-				n.name, a.channel, strings.Join(c.envs.channels, ", "))
+			c.errorf(a.expr.pos, "node %q sets %q, which is not a channel; declare it under spec.state (%s)",
+				n.name, a.channel, c.envs.channelList())
 			continue
 		}
 		want, desc := setType(ch)

@@ -59,7 +59,7 @@ func (c *compiler) decodeUpdate(out []byte) (graph.Update, error) {
 	for _, k := range slices.Sorted(mapsKeys(obj)) {
 		ch, ok := c.byName[k]
 		if !ok {
-			return nil, fmt.Errorf("the response updates %q, which is not a channel; the channels are %s", k, strings.Join(c.envs.channels, ", "))
+			return nil, fmt.Errorf("the response updates %q, which is not a channel; %s", k, c.envs.channelList())
 		}
 		if u[k], err = writeValue(ch, obj[k]); err != nil {
 			return nil, fmt.Errorf("the response: %w", err)

@@ -319,7 +319,7 @@ func TestExecNode(t *testing.T) {
 			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo not json`) + `}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
 			"", `the response is not JSON`, 1},
 		{"an unknown channel fails", `{exec: {command: ` + sh(`echo '{"nope": 1}'`) + `}}`,
-			"", `the response updates "nope", which is not a channel; the channels are n, msg`, 0},
+			"", `the response updates "nope", which is not a channel; channels: n, msg`, 0},
 		{"a wrong type fails", `{exec: {command: ` + sh(`echo '{"n": "x"}'`) + `}}`,
 			"", `channel "n": "x" is not an int`, 0},
 		{"a missing command fails at once", `{exec: {command: [/nonexistent/cmd]}, retry: {maxAttempts: 3}}`,

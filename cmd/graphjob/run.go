@@ -76,7 +76,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		runID = newRunID()
 	}
 	log = log.With().Str("run_id", runID).Logger()
-	gr, err := spec.Load(file, spec.WithStderr(stderrLogger(log)))
+	gr, err := spec.Load(file, spec.WithStderr(stderrLogger))
 	if err != nil {
 		return err
 	}
@@ -91,6 +91,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	log = log.With().Str("graph", gr.Name).Logger()
 	log.Info().Str("file", file).Str("digest", gr.Digest).Int("recursion_limit", limit).Msg("run started")
 	start := time.Now()
+	ctx = log.WithContext(ctx)
 	final, err := gr.Runnable.Invoke(ctx, input,
 		graph.WithRunID(runID),
 		graph.WithRecursionLimit(limit),
@@ -192,12 +193,11 @@ func taskNodes(tasks []graph.Task) []string {
 	return names
 }
 
-// stderrLogger logs each line an exec node writes to stderr.
-func stderrLogger(log zerolog.Logger) func(context.Context, graph.TaskInfo) io.Writer {
-	return func(_ context.Context, t graph.TaskInfo) io.Writer {
-		l := log.With().Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Logger()
-		return &lineWriter{emit: func(line string) { l.Info().Str("stderr", line).Msg("node output") }}
-	}
+// stderrLogger logs each line an exec node writes to stderr, with the run's
+// logger from the context.
+func stderrLogger(ctx context.Context, t graph.TaskInfo) io.Writer {
+	l := zerolog.Ctx(ctx).With().Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Logger()
+	return &lineWriter{emit: func(line string) { l.Info().Str("stderr", line).Msg("node output") }}
 }
 
 // lineWriter calls emit for every line written to it. Close emits a last
