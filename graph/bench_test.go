@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 
 	"github.com/graphjob/graphjob/graph"
@@ -54,4 +55,41 @@ func BenchmarkLoopGo(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/superstep")
+}
+
+// BenchmarkFanOut measures one map fan-out superstep of n cheap tasks, whose
+// results an append channel collects; ns/task should not grow with n.
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{10, 100, 1000} {
+		b.Run(fmt.Sprintf("tasks=%d", n), func(b *testing.B) {
+			app := fanOutGraph(b, n)
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := app.Invoke(ctx, fanState{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/task")
+		})
+	}
+}
+
+func fanOutGraph(tb testing.TB, n int) *graph.Graph[fanState] {
+	items := make([]any, n)
+	for i := range items {
+		items[i] = i
+	}
+	g := graph.New[fanState]()
+	must(tb, g.AddNode("split", func(context.Context, fanState) (graph.Update, error) { return nil, nil }))
+	must(tb, g.AddNode("square", func(ctx context.Context, _ fanState) (graph.Update, error) {
+		task, _ := graph.TaskFromContext(ctx)
+		v := task.Item.(int)
+		return graph.Update{"results": v * v}, nil
+	}))
+	must(tb, g.SetEntryPoint("split"))
+	must(tb, g.AddMapEdge("split", "square", func(context.Context, fanState) ([]any, error) { return items, nil }))
+	app, err := g.Compile()
+	must(tb, err)
+	return app
 }

@@ -56,7 +56,7 @@ type RecursionLimitError struct {
 }
 
 func (e *RecursionLimitError) Error() string {
-	return fmt.Sprintf("recursion limit of %d supersteps reached with nodes [%s] still due; "+
+	return fmt.Sprintf("recursion limit of %d reached with nodes [%s] still due; "+
 		"raise the recursion limit if the graph needs more supersteps, or check that its loops end",
 		e.Limit, strings.Join(e.Next, ", "))
 }

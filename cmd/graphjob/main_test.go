@@ -51,7 +51,7 @@ spec:
 		stdoutHas string
 	}{
 		{"the seed loop", []string{"run", loop}, 0, "{\"done\":true,\"step\":5}\n", "", ""},
-		{"one superstep short", []string{"run", loop, "--recursion-limit", "9"}, 3, "", "recursion limit of 9 supersteps", ""},
+		{"one superstep short", []string{"run", loop, "--recursion-limit", "9"}, 3, "", "recursion limit of 9 reached", ""},
 		{"a zero limit", []string{"run", loop, "--recursion-limit", "0"}, 2, "", "--recursion-limit 0", ""},
 		{"fan-out", []string{"run", fanout}, 0, "{\"count\":3,\"numbers\":[1,2,3],\"results\":[1,4,9]}\n", "", ""},
 		{"--set", []string{"run", fanout, "--set", "numbers=[4, 5]"}, 0, "{\"count\":2,\"numbers\":[4,5],\"results\":[16,25]}\n", "", ""},

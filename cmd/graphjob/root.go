@@ -26,6 +26,9 @@ const (
 	exitFailed  = 3 // the run failed for good: a node after its retries, the recursion limit
 )
 
+// version is set at build time: -ldflags '-X main.version=v1.2.3'.
+var version = "dev"
+
 // usageError is a mistake in the command line.
 type usageError struct{ error }
 
@@ -62,6 +65,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Use:           "graphjob",
 		Short:         "Run LangGraph-style graph workflows as batch work",
 		Long:          "graphjob runs graph workflows (YAML graph files or Go programs) with checkpoints,\nlocally or as Kubernetes Jobs.",
+		Version:       version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}

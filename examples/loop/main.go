@@ -7,7 +7,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log"
+	"os"
 
 	"github.com/graphjob/graphjob/graph"
 )
@@ -16,11 +18,6 @@ import (
 type State struct {
 	Step int  `json:"step"`
 	Done bool `json:"done"`
-}
-
-func work(_ context.Context, s State) (graph.Update, error) {
-	fmt.Printf("Processing step %d\n", s.Step)
-	return graph.Update{"step": s.Step + 1}, nil
 }
 
 func decide(_ context.Context, s State) (graph.Update, error) {
@@ -35,24 +32,42 @@ func route(_ context.Context, s State) ([]string, error) {
 }
 
 func main() {
-	g := graph.New[State]()
-	must(g.AddNode("work", work))
-	must(g.AddNode("decide", decide))
-	must(g.SetEntryPoint("work"))
-	must(g.AddEdge("work", "decide"))
-	must(g.AddConditionalEdges("decide", route, "work", graph.END))
-	app, err := g.Compile()
-	must(err)
-
-	final, err := app.Invoke(context.Background(), State{}, graph.WithRecursionLimit(10))
-	must(err)
-	out, err := json.Marshal(final)
-	must(err)
-	fmt.Println(string(out))
-}
-
-func must(err error) {
-	if err != nil {
+	if err := run(os.Stdout); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// run builds the graph, runs it with the seed's recursion limit and prints
+// the progress and the final state to w.
+func run(w io.Writer) error {
+	g := graph.New[State]()
+	work := func(_ context.Context, s State) (graph.Update, error) {
+		fmt.Fprintf(w, "Processing step %d\n", s.Step)
+		return graph.Update{"step": s.Step + 1}, nil
+	}
+	for _, err := range []error{
+		g.AddNode("work", work),
+		g.AddNode("decide", decide),
+		g.SetEntryPoint("work"),
+		g.AddEdge("work", "decide"),
+		g.AddConditionalEdges("decide", route, "work", graph.END),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	app, err := g.Compile()
+	if err != nil {
+		return err
+	}
+	final, err := app.Invoke(context.Background(), State{}, graph.WithRecursionLimit(10))
+	if err != nil {
+		return err
+	}
+	out, err := json.Marshal(final)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, string(out))
+	return err
 }
