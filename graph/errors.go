@@ -61,6 +61,7 @@ func (e *RecursionLimitError) Error() string {
 		e.Limit, strings.Join(e.Next, ", "))
 }
 
+// Is reports whether target is ErrRecursionLimit.
 func (e *RecursionLimitError) Is(target error) bool { return target == ErrRecursionLimit }
 
 // TimeoutError is the cause of a node attempt that exceeded its timeout.

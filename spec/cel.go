@@ -206,9 +206,9 @@ func native(v ref.Val) (any, error) {
 	case types.Null:
 		return nil, nil
 	case types.Timestamp:
-		return x.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), nil
+		return x.Format("2006-01-02T15:04:05.999999999Z07:00"), nil
 	case types.Duration:
-		return x.Duration.String(), nil
+		return x.String(), nil
 	case types.Bytes:
 		return nil, fmt.Errorf("bytes cannot be stored in the state; convert them with string() or base64.encode()")
 	case *types.Err:

@@ -25,6 +25,7 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
 }
 
+// Is reports whether target is ErrInvalid: every Error is.
 func (e *Error) Is(target error) bool { return target == ErrInvalid }
 
 // ErrorList is every problem found in a file, in file order.
@@ -41,6 +42,7 @@ func (l ErrorList) Error() string {
 	return b.String()
 }
 
+// Is reports whether target is ErrInvalid: every ErrorList is.
 func (l ErrorList) Is(target error) bool { return target == ErrInvalid }
 
 // Unwrap returns the errors, for errors.As.

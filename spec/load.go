@@ -109,7 +109,7 @@ func (g *Graph) Input(values map[string]any) (graph.State, error) {
 		}
 		v, err := c.typ.coerce(normalize(values[k]))
 		if err != nil {
-			return nil, fmt.Errorf("%w: input %q: %v", ErrInvalid, k, err)
+			return nil, fmt.Errorf("%w: input %q: %w", ErrInvalid, k, err)
 		}
 		s[k] = v
 	}
@@ -126,7 +126,7 @@ func (g *Graph) ParseValue(channel, text string) (any, error) {
 	}
 	v, err := c.typ.parseText(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: channel %q: %v", ErrInvalid, channel, err)
+		return nil, fmt.Errorf("%w: channel %q: %w", ErrInvalid, channel, err)
 	}
 	return v, nil
 }

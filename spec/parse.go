@@ -271,17 +271,18 @@ func (p *parser) number(n *yaml.Node, what string) (float64, bool) {
 	return v, true
 }
 
-func (p *parser) duration(n *yaml.Node, what string) (time.Duration, bool) {
+// duration reads a positive duration; 0 after reporting an error.
+func (p *parser) duration(n *yaml.Node, what string) time.Duration {
 	s, ok := p.str(n, what)
 	if !ok {
-		return 0, false
+		return 0
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil || d <= 0 {
 		p.errorf(at(n), "%s must be a positive duration such as 30s, 5m or 1h30m, not %q", what, s)
-		return 0, false
+		return 0
 	}
-	return d, true
+	return d
 }
 
 // names reads one name or a list of names.
@@ -458,7 +459,7 @@ func (p *parser) node(kv pair) *nodeSpec {
 		n.retry = p.retry(v, what)
 	}
 	if v, ok := f["timeout"]; ok {
-		n.timeout, _ = p.duration(v, what+" timeout")
+		n.timeout = p.duration(v, what+" timeout")
 	}
 	return n
 }
@@ -488,7 +489,7 @@ func (p *parser) exec(n *yaml.Node, what string) *execSpec {
 		}
 	}
 	if v, ok := f["timeout"]; ok {
-		e.timeout, _ = p.duration(v, what+" timeout")
+		e.timeout = p.duration(v, what+" timeout")
 	}
 	return e
 }
@@ -523,7 +524,7 @@ func (p *parser) http(n *yaml.Node, what string) *httpSpec {
 		}
 	}
 	if v, ok := f["timeout"]; ok {
-		h.timeout, _ = p.duration(v, what+" timeout")
+		h.timeout = p.duration(v, what+" timeout")
 	}
 	return h
 }
@@ -538,10 +539,10 @@ func (p *parser) retry(n *yaml.Node, what string) *retrySpec {
 		}
 	}
 	if v, ok := f["initialBackoff"]; ok {
-		r.initialBackoff, _ = p.duration(v, what+" initialBackoff")
+		r.initialBackoff = p.duration(v, what+" initialBackoff")
 	}
 	if v, ok := f["maxBackoff"]; ok {
-		r.maxBackoff, _ = p.duration(v, what+" maxBackoff")
+		r.maxBackoff = p.duration(v, what+" maxBackoff")
 	}
 	if v, ok := f["multiplier"]; ok {
 		if r.multiplier, ok = p.number(v, what+" multiplier"); ok && r.multiplier < 1 {

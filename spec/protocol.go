@@ -49,7 +49,7 @@ func (c *compiler) decodeUpdate(out []byte) (graph.Update, error) {
 	}
 	v, err := decodeJSON(out)
 	if err != nil {
-		return nil, fmt.Errorf("the response is not JSON (%v); print one JSON object of channel updates, such as {\"step\": 2}", err)
+		return nil, fmt.Errorf("the response is not JSON; print one JSON object of channel updates, such as {\"step\": 2}: %w", err)
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {

@@ -29,8 +29,16 @@ const (
 // version is set at build time: -ldflags '-X main.version=v1.2.3'.
 var version = "dev"
 
-// usageError is a mistake in the command line.
-type usageError struct{ error }
+// usageError is a mistake in the command line. cmd, when set, is the command
+// whose --help explains it.
+type usageError struct {
+	error
+	cmd string
+}
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...), ""}
+}
 
 // exitCode maps an error to the exit-code contract.
 func exitCode(err error) int {
@@ -74,7 +82,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
-		return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, c.CommandPath())}
+		return usageError{err, c.CommandPath()}
 	})
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format on stderr: auto (console on a terminal, JSON otherwise), json or console")
@@ -86,9 +94,12 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return exitOK
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
-		err = usageError{err}
+		err = usageError{err, root.CommandPath()}
 	}
 	fmt.Fprintf(stderr, "graphjob: %v\n", err)
+	if u, ok := errors.AsType[usageError](err); ok && u.cmd != "" {
+		fmt.Fprintf(stderr, "See '%s --help'.\n", u.cmd)
+	}
 	return exitCode(err)
 }
 
@@ -96,7 +107,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return usageError{fmt.Errorf("%w\nSee '%s --help'.", err, cmd.CommandPath())}
+			return usageError{err, cmd.CommandPath()}
 		}
 		return nil
 	}
@@ -106,9 +117,9 @@ func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 func (g *globals) logger() (zerolog.Logger, error) {
 	level, err := zerolog.ParseLevel(g.logLevel)
 	if err != nil || g.logLevel == "" {
-		return zerolog.Nop(), usageError{fmt.Errorf("--log-level %q: use debug, info, warn or error", g.logLevel)}
+		return zerolog.Nop(), usagef("--log-level %q: use debug, info, warn or error", g.logLevel)
 	}
-	var w io.Writer = g.stderr
+	w := g.stderr
 	switch g.logFormat {
 	case "json":
 	case "console":
@@ -118,7 +129,7 @@ func (g *globals) logger() (zerolog.Logger, error) {
 			w = zerolog.ConsoleWriter{Out: g.stderr, TimeFormat: time.TimeOnly}
 		}
 	default:
-		return zerolog.Nop(), usageError{fmt.Errorf("--log-format %q: use auto, json or console", g.logFormat)}
+		return zerolog.Nop(), usagef("--log-format %q: use auto, json or console", g.logFormat)
 	}
 	return zerolog.New(w).Level(level).With().Timestamp().Logger(), nil
 }

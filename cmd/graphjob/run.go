@@ -66,10 +66,10 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		return err
 	}
 	if limitSet && f.recursionLimit < 1 {
-		return usageError{fmt.Errorf("--recursion-limit %d: give a number of supersteps of at least 1", f.recursionLimit)}
+		return usagef("--recursion-limit %d: give a number of supersteps of at least 1", f.recursionLimit)
 	}
 	if f.maxConcurrency < 1 {
-		return usageError{fmt.Errorf("--max-concurrency %d: give at least 1", f.maxConcurrency)}
+		return usagef("--max-concurrency %d: give at least 1", f.maxConcurrency)
 	}
 	runID := f.runID
 	if runID == "" {
@@ -124,19 +124,19 @@ func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, erro
 				data, err = os.ReadFile(name)
 			}
 			if err != nil {
-				return nil, usageError{fmt.Errorf("--input: %w", err)}
+				return nil, usagef("--input: %w", err)
 			}
 		}
 		dec := json.NewDecoder(strings.NewReader(string(data)))
 		dec.UseNumber()
 		if err := dec.Decode(&values); err != nil {
-			return nil, usageError{fmt.Errorf("--input: give a JSON object of channel values, such as '{\"step\": 3}': %w", err)}
+			return nil, usagef("--input: give a JSON object of channel values, such as '{\"step\": 3}': %w", err)
 		}
 	}
 	for _, kv := range f.set {
 		name, text, ok := strings.Cut(kv, "=")
 		if !ok {
-			return nil, usageError{fmt.Errorf("--set %q: write CHANNEL=VALUE", kv)}
+			return nil, usagef("--set %q: write CHANNEL=VALUE", kv)
 		}
 		v, err := gr.ParseValue(name, text)
 		if err != nil {
@@ -222,6 +222,8 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+var _ io.Closer = (*lineWriter)(nil) // spec closes it when the command exits
 
 func (w *lineWriter) Close() error {
 	if len(w.buf) > 0 {

@@ -45,7 +45,7 @@ list they map over).`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "mermaid" && format != "dot" {
-				return usageError{fmt.Errorf("--format %q: use mermaid or dot", format)}
+				return usagef("--format %q: use mermaid or dot", format)
 			}
 			gr, err := spec.Load(args[0])
 			if err != nil {
