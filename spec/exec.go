@@ -16,7 +16,8 @@ import (
 )
 
 // ExecGrace is how long an exec node's command has to exit after SIGTERM
-// (sent when its attempt is cancelled or times out) before it is killed.
+// (sent to its process group when its attempt is cancelled or times out)
+// before it is killed.
 const ExecGrace = 10 * time.Second
 
 func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
@@ -40,7 +41,10 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		cmd.Env = append(cmd.Env,
 			"GRAPHJOB_RUN_ID="+task.RunID, "GRAPHJOB_NODE="+task.Node,
 			"GRAPHJOB_STEP="+strconv.Itoa(task.Step), "GRAPHJOB_ATTEMPT="+strconv.Itoa(task.Attempt))
-		cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+		// The command and its children form a process group, stopped together
+		// as a container's processes are: SIGTERM, then SIGKILL after the grace.
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 		cmd.WaitDelay = ExecGrace
 		stdout := &limitBuffer{max: MaxResponse}
 		tail := &tailBuffer{max: 2048}

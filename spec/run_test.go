@@ -14,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/graphjob/graphjob/graph"
 	"github.com/graphjob/graphjob/spec"
@@ -327,6 +328,9 @@ func TestExecNode(t *testing.T) {
 		{"the exec timeout stops the command",
 			`{exec: {command: [sleep, "30"], timeout: 50ms}}`,
 			"", `command sleep stopped: timed out after 50ms`, 0},
+		{"cancellation stops the command's children too",
+			`{exec: {command: ` + sh(`trap 'exit 143' TERM; sleep 30 & wait`) + `}, timeout: 100ms}`,
+			"", `timed out after 100ms`, 0},
 		{"the node timeout stops the command",
 			`{exec: {command: [sleep, "30"]}, timeout: 50ms}`,
 			"", `timed out after 50ms`, 0},
@@ -342,6 +346,7 @@ func TestExecNode(t *testing.T) {
   nodes:
     work: `+tt.node+`
 `)
+			start := time.Now()
 			got, err := run(t, g, nil)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -349,6 +354,11 @@ func TestExecNode(t *testing.T) {
 				}
 			} else if err != nil || got != tt.want {
 				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
+			}
+			// A stopped command's process group ends at SIGTERM: no
+			// lingering child makes the node wait out the kill grace.
+			if elapsed := time.Since(start); elapsed >= spec.ExecGrace/2 {
+				t.Errorf("took %s, as if a child outlived SIGTERM", elapsed)
 			}
 			if tt.attempts > 0 {
 				b, _ := os.ReadFile(attempts)

@@ -99,10 +99,10 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		graph.WithHooks(logHooks(log)),
 	)
 	if err != nil {
-		log.Error().Err(err).Dur("elapsed", time.Since(start)).Msg("run failed")
+		log.Error().Err(err).Dur("elapsed_ms", time.Since(start)).Msg("run failed")
 		return err
 	}
-	log.Info().Dur("elapsed", time.Since(start)).Msg("run succeeded")
+	log.Info().Dur("elapsed_ms", time.Since(start)).Msg("run succeeded")
 	out, err := json.Marshal(final)
 	if err != nil {
 		return fmt.Errorf("encoding the final state: %w", err)
@@ -162,7 +162,7 @@ func logHooks(log zerolog.Logger) graph.Hooks {
 		},
 		StepEnd: func(_ context.Context, step int, tasks []graph.Task, elapsed time.Duration, err error) {
 			if err == nil {
-				log.Info().Int("step", step).Strs("nodes", taskNodes(tasks)).Dur("elapsed", elapsed).Msg("step done")
+				log.Info().Int("step", step).Strs("nodes", taskNodes(tasks)).Dur("elapsed_ms", elapsed).Msg("step done")
 			}
 		},
 		NodeEnd: func(_ context.Context, t graph.TaskInfo, elapsed time.Duration, err error) {
@@ -170,7 +170,7 @@ func logHooks(log zerolog.Logger) graph.Hooks {
 			if err != nil {
 				ev = log.Warn().Err(err)
 			}
-			ev.Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Dur("elapsed", elapsed).Msg("node attempt done")
+			ev.Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Dur("elapsed_ms", elapsed).Msg("node attempt done")
 		},
 	}
 }
