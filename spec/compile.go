@@ -1,0 +1,398 @@
+package spec
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+
+	"github.com/graphjob/graphjob/graph"
+)
+
+// compiler turns a document into a graph, collecting errors with positions.
+type compiler struct {
+	parser
+	doc    *document
+	opts   *options
+	envs   *envs
+	byName map[string]*channelSpec
+	nodes  map[string]*nodeSpec
+}
+
+func (c *compiler) build() *graph.Graph[graph.State] {
+	g := graph.New[graph.State]()
+	c.channels(g)
+	envs, err := newEnvs(c.doc.state)
+	if err != nil {
+		c.errorf(pos{}, "CEL environment: %v", err)
+		return nil
+	}
+	c.envs = envs
+	c.nodes = map[string]*nodeSpec{}
+	items := c.mapItems()
+	for _, n := range c.doc.nodes {
+		c.node(g, n, items[n.name])
+	}
+	if len(c.errs) > 0 {
+		return nil
+	}
+	for _, name := range c.doc.entry {
+		if c.checkTarget(c.doc.entryPos, name, "spec.entry") && name == graph.END {
+			c.errorf(c.doc.entryPos, "spec.entry cannot be END; name the node that runs first")
+		}
+	}
+	for _, e := range c.doc.edges {
+		c.edge(g, e)
+	}
+	if len(c.errs) > 0 {
+		return nil // unreachable nodes would only repeat the errors above
+	}
+	c.reachable()
+	if len(c.errs) > 0 {
+		return nil
+	}
+	if err := g.SetEntryPoint(c.doc.entry...); err != nil {
+		c.errorf(c.doc.entryPos, "%v", err)
+	}
+	runnable, err := g.Compile()
+	if err != nil {
+		c.errorf(pos{}, "%v", err)
+	}
+	return runnable
+}
+
+func (c *compiler) channels(g *graph.StateGraph[graph.State]) {
+	for _, ch := range c.doc.state {
+		r, ok := graph.ReducerByName(ch.reducer)
+		switch {
+		case !ok:
+			c.errorf(ch.pos, "channel %q: unknown reducer %q; use replace, append, add or merge", ch.name, ch.reducer)
+		case !celIdent.MatchString(ch.name):
+			c.errorf(ch.pos, "channel name %q must be a CEL identifier: letters, digits and '_', not starting with a digit", ch.name)
+		case !reducerFits(ch.reducer, ch.typ):
+			c.errorf(ch.pos, "channel %q: reducer %s does not fit type %s; append needs a list, add a number, merge an object", ch.name, ch.reducer, ch.typ)
+		default:
+			if err := g.AddChannel(ch.name, r); err != nil {
+				c.errorf(ch.pos, "channel %q: %v", ch.name, err)
+			}
+		}
+		if ch.hasDefault {
+			v, err := ch.typ.coerce(ch.def)
+			if err != nil {
+				c.errorf(ch.defPos, "channel %q: default %v", ch.name, err)
+			}
+			ch.def = v
+		}
+		c.byName[ch.name] = ch
+	}
+}
+
+func reducerFits(reducer string, t valueType) bool {
+	switch reducer {
+	case "append":
+		return t == typeList || t == typeAny
+	case "add":
+		return t == typeInt || t == typeFloat || t == typeAny
+	case "merge":
+		return t == typeObject || t == typeAny
+	}
+	return true
+}
+
+// mapItems returns, for each node that map edges target, the names its item
+// goes by.
+func (c *compiler) mapItems() map[string][]string {
+	items := map[string][]string{}
+	for _, e := range c.doc.edges {
+		if m := e.mapTo; m != nil && !slices.Contains(items[m.to], m.as) {
+			items[m.to] = append(items[m.to], m.as)
+		}
+	}
+	return items
+}
+
+func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []string) {
+	if !nodeName.MatchString(n.name) || n.name == graph.START || n.name == graph.END {
+		c.errorf(n.pos, "node name %q: use letters, digits, '_', '.' and '-', starting with a letter or '_'; START and END are reserved", n.name)
+		return
+	}
+	c.nodes[n.name] = n
+	env := c.envs.node
+	if len(items) > 0 {
+		var err error
+		if env, err = withItems(env, items); err != nil {
+			c.errorf(n.pos, "node %q: %v", n.name, err)
+			return
+		}
+	}
+	var fn graph.NodeFunc[graph.State]
+	switch {
+	case n.set != nil:
+		fn = c.setNode(env, n, items)
+	case n.exec != nil:
+		fn = c.execNode(n)
+	case n.http != nil:
+		fn = c.httpNode(n)
+	}
+	var opts []graph.NodeOption
+	if r := n.retry; r != nil {
+		opts = append(opts, graph.WithRetry(graph.RetryPolicy{
+			MaxAttempts: r.maxAttempts, InitialBackoff: r.initialBackoff, Multiplier: r.multiplier,
+			MaxBackoff: r.maxBackoff, Jitter: r.jitter,
+		}))
+	}
+	if n.timeout > 0 {
+		opts = append(opts, graph.WithTimeout(n.timeout))
+	}
+	if fn != nil {
+		if err := g.AddNode(n.name, fn, opts...); err != nil {
+			c.errorf(n.pos, "%v", err)
+		}
+	}
+}
+
+// vars is the CEL activation of a node's task.
+func vars(s graph.State, task graph.TaskInfo, items []string) map[string]any {
+	v := map[string]any{"state": s, "run": map[string]any{
+		"id": task.RunID, "step": int64(task.Step), "node": task.Node, "attempt": int64(task.Attempt),
+	}}
+	for _, name := range items {
+		v[name] = task.Item
+	}
+	return v
+}
+
+func (c *compiler) setNode(env *cel.Env, n *nodeSpec, items []string) graph.NodeFunc[graph.State] {
+	type assign struct {
+		ch  *channelSpec
+		prg *program
+	}
+	var assigns []assign
+	for _, a := range n.set {
+		ch, ok := c.byName[a.channel]
+		if !ok {
+			c.errorf(a.expr.pos, "node %q sets %q, which is not a channel; declare it under spec.state (%s)",
+				n.name, a.channel, c.envs.channelList())
+			continue
+		}
+		want, desc := setType(ch)
+		if prg := c.compile(env, a.expr, want, desc); prg != nil {
+			assigns = append(assigns, assign{ch, prg})
+		}
+	}
+	return func(ctx context.Context, s graph.State) (graph.Update, error) {
+		task, _ := graph.TaskFromContext(ctx)
+		act := vars(s, task, items)
+		u := make(graph.Update, len(assigns))
+		for _, a := range assigns {
+			v, err := a.prg.eval(ctx, act)
+			if err != nil {
+				return nil, graph.Permanent(err)
+			}
+			if v, err = writeValue(a.ch, v); err != nil {
+				return nil, graph.Permanent(fmt.Errorf("expression %q (line %d): %w", a.prg.text, a.prg.line, err))
+			}
+			u[a.ch.name] = v
+		}
+		return u, nil
+	}
+}
+
+// setType is what a set expression for the channel may give.
+func setType(ch *channelSpec) (func(*cel.Type) bool, string) {
+	want := ch.typ.cel()
+	switch ch.reducer {
+	case "append":
+		return nil, ""
+	case "add":
+		return func(t *cel.Type) bool { return t.IsExactType(cel.IntType) || t.IsExactType(cel.DoubleType) }, "a number for an add channel"
+	}
+	if ch.typ == typeAny {
+		return nil, ""
+	}
+	return func(t *cel.Type) bool {
+		return want.IsAssignableType(t) || (ch.typ == typeFloat && t.IsExactType(cel.IntType))
+	}, fmt.Sprintf("%s for channel %q", ch.typ.article(), ch.name)
+}
+
+// writeValue checks a value written to a channel: the channel's type for
+// replace, a number for add, an object for merge, anything list-like for
+// append (a list is appended element by element).
+func writeValue(ch *channelSpec, v any) (any, error) {
+	switch ch.reducer {
+	case "append":
+		return v, nil
+	case "add":
+		switch v.(type) {
+		case int64, float64:
+			return v, nil
+		}
+		return nil, fmt.Errorf("channel %q adds numbers, and %s is not one", ch.name, describeValue(v))
+	case "merge":
+		if _, ok := v.(map[string]any); !ok {
+			return nil, fmt.Errorf("channel %q merges objects, and %s is not one", ch.name, describeValue(v))
+		}
+		return v, nil
+	}
+	out, err := ch.typ.coerce(v)
+	if err != nil {
+		return nil, fmt.Errorf("channel %q: %w", ch.name, err)
+	}
+	return out, nil
+}
+
+// checkTarget reports whether name is a node or END.
+func (c *compiler) checkTarget(at pos, name, what string) bool {
+	if name == graph.END || c.nodes[name] != nil {
+		return true
+	}
+	c.errorf(at, "%s names %q, which is not a node; the nodes are %s (or END)", what, name, strings.Join(c.nodeNames(), ", "))
+	return false
+}
+
+func (c *compiler) nodeNames() []string {
+	names := make([]string, 0, len(c.doc.nodes))
+	for _, n := range c.doc.nodes {
+		names = append(names, n.name)
+	}
+	return names
+}
+
+func (c *compiler) edge(g *graph.StateGraph[graph.State], e *edgeSpec) {
+	if e.from == "" || !c.checkTarget(e.pos, e.from, "edge from") {
+		return
+	}
+	if e.from == graph.END {
+		c.errorf(e.pos, "an edge cannot start at END")
+		return
+	}
+	ok := true
+	for _, t := range e.to {
+		ok = c.checkTarget(e.toPos, t, "edge to") && ok
+	}
+	switch {
+	case !ok:
+	case len(e.to) > 0:
+		ok = g.AddEdge(e.from, e.to...) == nil
+	case e.when != nil:
+		ok = c.whenEdge(g, e)
+	case e.mapTo != nil:
+		ok = c.mapEdge(g, e)
+	}
+	if !ok && len(c.errs) == 0 {
+		c.errorf(e.pos, "edge from %q could not be added", e.from)
+	}
+}
+
+func (c *compiler) whenEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
+	type branch struct {
+		cond *program
+		to   []string
+	}
+	var branches []branch
+	var dests []string
+	isBool := func(t *cel.Type) bool { return t.IsExactType(cel.BoolType) }
+	for _, cs := range e.when {
+		b := branch{to: cs.to}
+		if cs.cond != nil {
+			if b.cond = c.compile(c.envs.edge, *cs.cond, isBool, "a bool for if"); b.cond == nil {
+				continue
+			}
+		}
+		for _, t := range cs.to {
+			if c.checkTarget(cs.toPos, t, "when case") && !slices.Contains(dests, t) {
+				dests = append(dests, t)
+			}
+		}
+		branches = append(branches, b)
+	}
+	if len(c.errs) > 0 {
+		return true
+	}
+	from, line := e.from, e.line
+	route := func(ctx context.Context, s graph.State) ([]string, error) {
+		act := map[string]any{"state": s}
+		for _, b := range branches {
+			if b.cond == nil {
+				return b.to, nil
+			}
+			v, err := b.cond.eval(ctx, act)
+			if err != nil {
+				return nil, graph.Permanent(err)
+			}
+			if ok, isB := v.(bool); !isB {
+				return nil, graph.Permanent(fmt.Errorf("if %q gave %s, not a bool", b.cond.text, describeValue(v)))
+			} else if ok {
+				return b.to, nil
+			}
+		}
+		return nil, graph.Permanent(fmt.Errorf("no case of the when edge from %q (line %d) matched; add a last case without if, such as `- to: END`", from, line))
+	}
+	return g.AddConditionalEdges(e.from, route, dests...) == nil
+}
+
+func (c *compiler) mapEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
+	m := e.mapTo
+	if !c.checkTarget(m.toPos, m.to, "map to") {
+		return true
+	}
+	if m.to == graph.END {
+		c.errorf(m.toPos, "map to END: a map edge runs a node once per item; name that node")
+		return true
+	}
+	isList := func(t *cel.Type) bool { return t.Kind() == types.ListKind }
+	over := c.compile(c.envs.edge, m.over, isList, "a list for map over")
+	if over == nil {
+		return true
+	}
+	return g.AddMapEdge(e.from, m.to, func(ctx context.Context, s graph.State) ([]any, error) {
+		v, err := over.eval(ctx, map[string]any{"state": s})
+		if err != nil {
+			return nil, graph.Permanent(err)
+		}
+		items, ok := v.([]any)
+		if !ok {
+			return nil, graph.Permanent(fmt.Errorf("map over %q gave %s, not a list", over.text, describeValue(v)))
+		}
+		return items, nil
+	}) == nil
+}
+
+// reachable reports nodes that no edge leads to from the entry.
+func (c *compiler) reachable() {
+	seen := map[string]bool{}
+	queue := slices.Clone(c.doc.entry)
+	for _, n := range queue {
+		seen[n] = true
+	}
+	for len(queue) > 0 {
+		n := queue[0]
+		queue = queue[1:]
+		for _, e := range c.doc.edges {
+			if e.from != n {
+				continue
+			}
+			targets := slices.Clone(e.to)
+			for _, cs := range e.when {
+				targets = append(targets, cs.to...)
+			}
+			if e.mapTo != nil {
+				targets = append(targets, e.mapTo.to)
+			}
+			for _, t := range targets {
+				if !seen[t] {
+					seen[t] = true
+					queue = append(queue, t)
+				}
+			}
+		}
+	}
+	for _, n := range c.doc.nodes {
+		if !seen[n.name] {
+			c.errorf(n.pos, "node %q can never run: no edge leads to it from the entry; add an edge to it or remove it", n.name)
+		}
+	}
+}
