@@ -144,8 +144,8 @@ func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []s
 			MaxBackoff: r.maxBackoff, Jitter: r.jitter,
 		}))
 	}
-	if n.timeout > 0 {
-		opts = append(opts, graph.WithTimeout(n.timeout))
+	if d := n.attemptTimeout(); d > 0 {
+		opts = append(opts, graph.WithTimeout(d))
 	}
 	if fn != nil {
 		if err := g.AddNode(n.name, fn, opts...); err != nil {

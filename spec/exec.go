@@ -25,17 +25,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 	if len(spec.command) == 0 {
 		return nil
 	}
-	return func(ctx context.Context, s graph.State) (graph.Update, error) {
-		task, _ := graph.TaskFromContext(ctx)
-		req, err := newRequest(s, task)
-		if err != nil {
-			return nil, graph.Permanent(fmt.Errorf("encoding the request: %w", err))
-		}
-		if spec.timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, spec.timeout, &graph.TimeoutError{After: spec.timeout})
-			defer cancel()
-		}
+	return protocolNode(func(ctx context.Context, task graph.TaskInfo, req []byte) (graph.Update, error) {
 		cmd := exec.CommandContext(ctx, spec.command[0], spec.command[1:]...)
 		cmd.Env = append(os.Environ(), spec.env...)
 		cmd.Env = append(cmd.Env,
@@ -57,7 +47,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 				}
 			}
 		}
-		err = cmd.Run()
+		err := cmd.Run()
 		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
 			return nil, fmt.Errorf("command %s stopped: %w", spec.command[0], cause)
 		}
@@ -75,7 +65,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 			return nil, graph.Permanent(fmt.Errorf("command %s: %w", spec.command[0], err))
 		}
 		return u, nil
-	}
+	})
 }
 
 func lastLines(t *tailBuffer) string {

@@ -16,17 +16,7 @@ import (
 // name environment variables as ${NAME}, so secrets stay out of the file.
 func (c *compiler) httpNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 	spec, client := n.http, c.opts.client
-	return func(ctx context.Context, s graph.State) (graph.Update, error) {
-		task, _ := graph.TaskFromContext(ctx)
-		body, err := newRequest(s, task)
-		if err != nil {
-			return nil, graph.Permanent(fmt.Errorf("encoding the request: %w", err))
-		}
-		if spec.timeout > 0 {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithTimeoutCause(ctx, spec.timeout, &graph.TimeoutError{After: spec.timeout})
-			defer cancel()
-		}
+	return protocolNode(func(ctx context.Context, _ graph.TaskInfo, body []byte) (graph.Update, error) {
 		req, err := http.NewRequestWithContext(ctx, spec.method, spec.url, bytes.NewReader(body))
 		if err != nil {
 			return nil, graph.Permanent(err)
@@ -64,7 +54,7 @@ func (c *compiler) httpNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 			return nil, graph.Permanent(fmt.Errorf("%s %s: %w", spec.method, spec.url, err))
 		}
 		return u, nil
-	}
+	})
 }
 
 func excerpt(b []byte) string {

@@ -57,6 +57,32 @@ type nodeSpec struct {
 	timeout time.Duration
 }
 
+// attemptTimeout bounds each attempt: the shorter of the node's timeout and
+// its exec or http timeout, which mean the same.
+func (n *nodeSpec) attemptTimeout() time.Duration {
+	d := n.timeout
+	for _, t := range []time.Duration{n.execTimeout(), n.httpTimeout()} {
+		if t > 0 && (d == 0 || t < d) {
+			d = t
+		}
+	}
+	return d
+}
+
+func (n *nodeSpec) execTimeout() time.Duration {
+	if n.exec == nil {
+		return 0
+	}
+	return n.exec.timeout
+}
+
+func (n *nodeSpec) httpTimeout() time.Duration {
+	if n.http == nil {
+		return 0
+	}
+	return n.http.timeout
+}
+
 type assignment struct {
 	channel string
 	expr    expr

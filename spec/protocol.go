@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"context"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -39,6 +40,19 @@ func newRequest(s graph.State, t graph.TaskInfo) ([]byte, error) {
 		r.Item = &itemValue{t.Item}
 	}
 	return json.Marshal(r)
+}
+
+// protocolNode makes a node of a call that takes the encoded request: the
+// shared half of exec and http nodes.
+func protocolNode(call func(ctx context.Context, task graph.TaskInfo, req []byte) (graph.Update, error)) graph.NodeFunc[graph.State] {
+	return func(ctx context.Context, s graph.State) (graph.Update, error) {
+		task, _ := graph.TaskFromContext(ctx)
+		req, err := newRequest(s, task)
+		if err != nil {
+			return nil, graph.Permanent(fmt.Errorf("encoding the request: %w", err))
+		}
+		return call(ctx, task, req)
+	}
 }
 
 // decodeUpdate reads a node's response: a JSON object of channel updates.

@@ -289,6 +289,19 @@ func TestInput(t *testing.T) {
 	}
 }
 
+// expect runs g and checks its final state, or its error when wantErr is set.
+func expect(t *testing.T, g *spec.Graph, want, wantErr string) {
+	t.Helper()
+	got, err := run(t, g, nil)
+	if wantErr != "" {
+		if err == nil || !strings.Contains(err.Error(), wantErr) {
+			t.Fatalf("err = %v, want %q", err, wantErr)
+		}
+	} else if err != nil || got != want {
+		t.Fatalf("got %s, %v; want %s", got, err, want)
+	}
+}
+
 // sh runs a shell script as an exec node's command; the node itself uses no
 // shell.
 func sh(script string) string {
@@ -327,7 +340,7 @@ func TestExecNode(t *testing.T) {
 			"", `command /nonexistent/cmd cannot be started`, 0},
 		{"the exec timeout stops the command",
 			`{exec: {command: [sleep, "30"], timeout: 50ms}}`,
-			"", `command sleep stopped: timed out after 50ms`, 0},
+			"", `node "work": command sleep stopped: timed out after 50ms`, 0},
 		{"cancellation stops the command's children too",
 			`{exec: {command: ` + sh(`trap 'exit 143' TERM; sleep 30 & wait`) + `}, timeout: 100ms}`,
 			"", `timed out after 100ms`, 0},
@@ -347,14 +360,7 @@ func TestExecNode(t *testing.T) {
     work: `+tt.node+`
 `)
 			start := time.Now()
-			got, err := run(t, g, nil)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
-			} else if err != nil || got != tt.want {
-				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
-			}
+			expect(t, g, tt.want, tt.err)
 			// A stopped command's process group ends at SIGTERM: no
 			// lingering child makes the node wait out the kill grace.
 			if elapsed := time.Since(start); elapsed >= spec.ExecGrace/2 {
@@ -455,14 +461,7 @@ func TestHTTPNode(t *testing.T) {
   nodes:
     work: `+tt.node+`
 `)
-			got, err := run(t, g, nil)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) {
-					t.Fatalf("err = %v, want %q", err, tt.err)
-				}
-			} else if err != nil || got != tt.want {
-				t.Fatalf("got %s, %v; want %s", got, err, tt.want)
-			}
+			expect(t, g, tt.want, tt.err)
 			if c := calls.Load(); c != tt.calls {
 				t.Errorf("%d calls, want %d", c, tt.calls)
 			}
