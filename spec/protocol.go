@@ -1,8 +1,8 @@
 package spec
 
 import (
-	"context"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
