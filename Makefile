@@ -17,15 +17,23 @@ build: ## Build the graphjob binary into bin/ (static, as in the image).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/graphjob
 
 .PHONY: test
-test: fmt-check vet unit ## Run all tests: formatting, vet, and the race-enabled test suite.
+test: fmt-check vet unit ## Run all tests: formatting, vet and the race-enabled unit tests (e2e joins once verified).
 
 .PHONY: unit
-unit: ## Run the Go tests with the race detector.
-	$(GO) test -race -count=1 ./...
+unit: ## Run the Go tests with the race detector, end-to-end tests excepted (-short).
+	$(GO) test -race -short -count=1 ./...
+
+.PHONY: e2e
+e2e: testbin ## Run the end-to-end tests: real etcd, kube-apiserver, controllers, scheduler, a process kubelet.
+	$(GO) test -race -count=1 -timeout 40m ./e2e/...
+
+.PHONY: testbin
+testbin: ## Build (once per machine and version) the pinned Kubernetes, etcd and MinIO binaries e2e runs.
+	$(GO) run ./e2e/testbin/cmd/testbin
 
 .PHONY: bench
 bench: ## Run the benchmarks (BENCHTIME=1s by default).
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
+	$(GO) test -short -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the YAML loader and CEL compilation for FUZZTIME each (default 60s).

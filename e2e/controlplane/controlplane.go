@@ -1,0 +1,230 @@
+// Package controlplane runs a real Kubernetes control plane on 127.0.0.1 for
+// end-to-end tests: etcd, kube-apiserver (RBAC, service-account token signing,
+// PodSecurity admission), kube-controller-manager (job, cronjob, garbage
+// collector, TTL-after-finished, namespace, service-account and the controllers
+// of Deployments) and kube-scheduler, built by package testbin. It writes an
+// admin kubeconfig and keeps every server's log in its directory.
+//
+// It runs no kubelet: package kubelet adds a node whose pods are processes.
+package controlplane
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+
+	"github.com/graphjob/graphjob/e2e/testbin"
+)
+
+// ControlPlane is a running control plane.
+type ControlPlane struct {
+	// Dir holds the data, certificates, logs (NAME.log) and Kubeconfig.
+	Dir string
+	// Kubeconfig is the path of an admin kubeconfig.
+	Kubeconfig string
+	// Config and Client act as the cluster's administrator.
+	Config *rest.Config
+	Client kubernetes.Interface
+	// Kubectl is the path of the kubectl built with the control plane.
+	Kubectl string
+
+	procs []*process
+}
+
+// Options configure Start.
+type Options struct {
+	// Dir is where the control plane keeps its files; a new temporary
+	// directory when empty.
+	Dir string
+	// Log receives the messages of the first, slow build of the binaries.
+	// Default os.Stderr.
+	Log io.Writer
+}
+
+// Start builds the binaries if needed and starts the control plane. It
+// returns when the API server is ready and the controllers run.
+func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
+	if opts.Log == nil {
+		opts.Log = os.Stderr
+	}
+	bins := map[string]string{}
+	for _, p := range []string{testbin.Etcd, testbin.KubeAPIServer, testbin.KubeControllerManager, testbin.KubeScheduler, testbin.Kubectl} {
+		if bins[p], err = testbin.Path(ctx, p, opts.Log); err != nil {
+			return nil, err
+		}
+	}
+	dir := opts.Dir
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", "graphjob-controlplane-"); err != nil {
+			return nil, err
+		}
+	}
+	cp = &ControlPlane{Dir: dir, Kubectl: bins[testbin.Kubectl]}
+	defer func() {
+		if err != nil {
+			cp.Stop()
+		}
+	}()
+	ports, err := freePorts(5)
+	if err != nil {
+		return nil, err
+	}
+	etcdPort, peerPort, apiPort, kcmPort, schedPort := ports[0], ports[1], ports[2], ports[3], ports[4]
+	token, err := cp.writeCredentials()
+	if err != nil {
+		return nil, err
+	}
+
+	etcdURL := "http://127.0.0.1:" + strconv.Itoa(etcdPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	etcd, err := cp.start(testbin.Etcd, bins,
+		"--name=default", "--data-dir="+filepath.Join(dir, "etcd"),
+		"--listen-client-urls="+etcdURL, "--advertise-client-urls="+etcdURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=default="+peerURL, "--unsafe-no-fsync", "--log-level=warn")
+	if err != nil {
+		return nil, err
+	}
+	if err := etcd.waitReady(ctx, etcdURL+"/health", ""); err != nil {
+		return nil, err
+	}
+
+	apiURL := "https://127.0.0.1:" + strconv.Itoa(apiPort)
+	certDir := filepath.Join(dir, "apiserver")
+	api, err := cp.start(testbin.KubeAPIServer, bins,
+		"--etcd-servers="+etcdURL,
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1", "--secure-port="+strconv.Itoa(apiPort),
+		"--cert-dir="+certDir,
+		"--token-auth-file="+filepath.Join(dir, "tokens.csv"),
+		"--authorization-mode=RBAC",
+		"--enable-admission-plugins=PodSecurity",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+filepath.Join(dir, "sa.key"),
+		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--kubelet-preferred-address-types=InternalIP",
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := api.waitReady(ctx, apiURL+"/readyz", token); err != nil {
+		return nil, err
+	}
+	if err := cp.writeKubeconfig(apiURL, filepath.Join(certDir, "apiserver.crt"), token); err != nil {
+		return nil, err
+	}
+
+	kcm, err := cp.start(testbin.KubeControllerManager, bins,
+		"--kubeconfig="+cp.Kubeconfig,
+		"--authentication-kubeconfig="+cp.Kubeconfig, "--authorization-kubeconfig="+cp.Kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(kcmPort), "--cert-dir="+filepath.Join(dir, "kcm"),
+		"--controllers=job-controller,cronjob-controller,garbage-collector-controller,ttl-after-finished-controller,"+
+			"namespace-controller,serviceaccount-controller,serviceaccount-token-controller,"+
+			"deployment-controller,replicaset-controller,disruption-controller,endpointslice-controller,pod-garbage-collector-controller",
+		"--service-account-private-key-file="+filepath.Join(dir, "sa.key"),
+		"--root-ca-file="+filepath.Join(certDir, "apiserver.crt"),
+		"--use-service-account-credentials=false",
+	)
+	if err != nil {
+		return nil, err
+	}
+	sched, err := cp.start(testbin.KubeScheduler, bins,
+		"--kubeconfig="+cp.Kubeconfig,
+		"--authentication-kubeconfig="+cp.Kubeconfig, "--authorization-kubeconfig="+cp.Kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(schedPort), "--cert-dir="+filepath.Join(dir, "scheduler"),
+	)
+	if err != nil {
+		return nil, err
+	}
+	if err := kcm.waitReady(ctx, "https://127.0.0.1:"+strconv.Itoa(kcmPort)+"/healthz", ""); err != nil {
+		return nil, err
+	}
+	if err := sched.waitReady(ctx, "https://127.0.0.1:"+strconv.Itoa(schedPort)+"/healthz", ""); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (cp *ControlPlane) start(name string, bins map[string]string, args ...string) (*process, error) {
+	p, err := startProcess(cp.Dir, name, bins[name], args...)
+	if err != nil {
+		return nil, err
+	}
+	cp.procs = append(cp.procs, p)
+	return p, nil
+}
+
+// writeCredentials writes the service-account signing key and the token
+// file, and returns the administrator's token.
+func (cp *ControlPlane) writeCredentials() (string, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", err
+	}
+	keyPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if err := os.WriteFile(filepath.Join(cp.Dir, "sa.key"), keyPEM, 0o600); err != nil {
+		return "", err
+	}
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	token := hex.EncodeToString(b)
+	line := token + ",admin,admin,system:masters\n"
+	return token, os.WriteFile(filepath.Join(cp.Dir, "tokens.csv"), []byte(line), 0o600)
+}
+
+func (cp *ControlPlane) writeKubeconfig(server, caFile, token string) error {
+	ca, err := os.ReadFile(caFile)
+	if err != nil {
+		return err
+	}
+	cfg := clientcmdapi.NewConfig()
+	cfg.Clusters["graphjob-e2e"] = &clientcmdapi.Cluster{Server: server, CertificateAuthorityData: ca}
+	cfg.AuthInfos["admin"] = &clientcmdapi.AuthInfo{Token: token}
+	cfg.Contexts["graphjob-e2e"] = &clientcmdapi.Context{Cluster: "graphjob-e2e", AuthInfo: "admin"}
+	cfg.CurrentContext = "graphjob-e2e"
+	cp.Kubeconfig = filepath.Join(cp.Dir, "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, cp.Kubeconfig); err != nil {
+		return err
+	}
+	if cp.Config, err = clientcmd.BuildConfigFromFlags("", cp.Kubeconfig); err != nil {
+		return err
+	}
+	cp.Config.QPS, cp.Config.Burst = 200, 400
+	cp.Client, err = kubernetes.NewForConfig(cp.Config)
+	return err
+}
+
+// Stop stops the servers, the last started first.
+func (cp *ControlPlane) Stop() {
+	for i := len(cp.procs) - 1; i >= 0; i-- {
+		cp.procs[i].stop(10 * time.Second)
+	}
+}
+
+// Logs returns the last lines of every server's log, for a failed test.
+func (cp *ControlPlane) Logs(lines int) string {
+	var b strings.Builder
+	for _, p := range cp.procs {
+		data, _ := os.ReadFile(p.log)
+		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		fmt.Fprintf(&b, "==> %s (%s) <==\n%s\n", p.name, p.log, strings.Join(all[max(0, len(all)-lines):], "\n"))
+	}
+	return b.String()
+}

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/rand"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/client-go/kubernetes"
+
+	"github.com/graphjob/graphjob/e2e/controlplane"
+	"github.com/graphjob/graphjob/e2e/kubelet"
+)
+
+// shellImage runs /bin/sh: `sh -c ...` commands run as in a shell image.
+const shellImage = "e2e/shell:1"
+
+// cluster is the control plane and process kubelet shared by this package's
+// tests; each test works in a namespace of its own.
+var cluster struct {
+	cp      *controlplane.ControlPlane
+	kubelet *kubelet.Kubelet
+	client  kubernetes.Interface
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		fmt.Println("e2e: skipped in -short mode")
+		os.Exit(0)
+	}
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // a first run builds Kubernetes
+	defer cancel()
+	start := time.Now()
+	cp, err := controlplane.Start(ctx, controlplane.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: control plane:", err)
+		return 1
+	}
+	defer cp.Stop()
+	u, _ := url.Parse(cp.Config.Host)
+	kl, err := kubelet.Start(ctx, cp.Client, kubelet.Options{
+		Images:    map[string]kubelet.Image{shellImage: {Executable: "/bin/sh"}},
+		APIServer: u.Host,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: kubelet:", err)
+		return 1
+	}
+	defer kl.Stop()
+	fmt.Fprintf(os.Stderr, "e2e: cluster ready in %s (kubeconfig %s)\n", time.Since(start).Round(time.Millisecond), cp.Kubeconfig)
+	cluster.cp, cluster.kubelet, cluster.client = cp, kl, cp.Client
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintf(os.Stderr, "e2e: a test failed; the control plane's files stay in %s\n%s", cp.Dir, cp.Logs(30))
+	} else {
+		defer os.RemoveAll(cp.Dir)
+	}
+	return code
+}
+
+// namespace creates a namespace for the test, deleted when it ends, and
+// waits for its default service account.
+func namespace(t *testing.T, labels map[string]string) string {
+	t.Helper()
+	name := strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
+	name = fmt.Sprintf("%.40s-%s", name, rand.String(5))
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if _, err := cluster.client.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
+	})
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
+		_, err := cluster.client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatalf("namespace %s has no default service account: %v", name, err)
+	}
+	return name
+}
+
+// podLog returns what a pod's container wrote.
+func podLog(t *testing.T, pod *corev1.Pod, container string) string {
+	t.Helper()
+	out, err := cluster.kubelet.Log(pod, container)
+	if err != nil {
+		t.Fatalf("log of %s/%s: %v", pod.Name, container, err)
+	}
+	return out
+}
