@@ -27,6 +27,10 @@ unit: ## Run the Go tests with the race detector, end-to-end tests excepted (-sh
 e2e: testbin ## Run the end-to-end tests: real etcd, kube-apiserver, controllers, scheduler, a process kubelet.
 	$(GO) test -race -count=1 -timeout 40m ./e2e/...
 
+.PHONY: cluster-up
+cluster-up: build testbin ## Start a control plane and a process kubelet on 127.0.0.1 and print KUBECONFIG; Ctrl-C stops it.
+	$(GO) run ./e2e/cmd/cluster-up
+
 .PHONY: testbin
 testbin: ## Build (once per machine and version) the pinned Kubernetes, etcd and MinIO binaries e2e runs.
 	$(GO) run ./e2e/testbin/cmd/testbin

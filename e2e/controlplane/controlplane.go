@@ -28,6 +28,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/graphjob/graphjob/e2e/process"
 	"github.com/graphjob/graphjob/e2e/testbin"
 )
 
@@ -43,7 +44,7 @@ type ControlPlane struct {
 	// Kubectl is the path of the kubectl built with the control plane.
 	Kubectl string
 
-	procs []*process
+	procs []*process.Process
 }
 
 // Options configure Start.
@@ -80,7 +81,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 			cp.Stop()
 		}
 	}()
-	ports, err := freePorts(5)
+	ports, err := process.FreePorts(5)
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +101,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := etcd.waitReady(ctx, etcdURL+"/health", ""); err != nil {
+	if err := etcd.WaitReady(ctx, etcdURL+"/health", ""); err != nil {
 		return nil, err
 	}
 
@@ -122,7 +123,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := api.waitReady(ctx, apiURL+"/readyz", token); err != nil {
+	if err := api.WaitReady(ctx, apiURL+"/readyz", token); err != nil {
 		return nil, err
 	}
 	if err := cp.writeKubeconfig(apiURL, filepath.Join(certDir, "apiserver.crt"), token); err != nil {
@@ -153,17 +154,17 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := kcm.waitReady(ctx, "https://127.0.0.1:"+strconv.Itoa(kcmPort)+"/healthz", ""); err != nil {
+	if err := kcm.WaitReady(ctx, "https://127.0.0.1:"+strconv.Itoa(kcmPort)+"/healthz", ""); err != nil {
 		return nil, err
 	}
-	if err := sched.waitReady(ctx, "https://127.0.0.1:"+strconv.Itoa(schedPort)+"/healthz", ""); err != nil {
+	if err := sched.WaitReady(ctx, "https://127.0.0.1:"+strconv.Itoa(schedPort)+"/healthz", ""); err != nil {
 		return nil, err
 	}
 	return cp, nil
 }
 
-func (cp *ControlPlane) start(name string, bins map[string]string, args ...string) (*process, error) {
-	p, err := startProcess(cp.Dir, name, bins[name], args...)
+func (cp *ControlPlane) start(name string, bins map[string]string, args ...string) (*process.Process, error) {
+	p, err := process.Start(cp.Dir, name, bins[name], args...)
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func (cp *ControlPlane) writeKubeconfig(server, caFile, token string) error {
 // Stop stops the servers, the last started first.
 func (cp *ControlPlane) Stop() {
 	for i := len(cp.procs) - 1; i >= 0; i-- {
-		cp.procs[i].stop(10 * time.Second)
+		cp.procs[i].Stop(10 * time.Second)
 	}
 }
 
@@ -222,9 +223,7 @@ func (cp *ControlPlane) Stop() {
 func (cp *ControlPlane) Logs(lines int) string {
 	var b strings.Builder
 	for _, p := range cp.procs {
-		data, _ := os.ReadFile(p.log)
-		all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		fmt.Fprintf(&b, "==> %s (%s) <==\n%s\n", p.name, p.log, strings.Join(all[max(0, len(all)-lines):], "\n"))
+		fmt.Fprintf(&b, "==> %s (%s) <==\n%s\n", p.Name, p.Log, p.Tail(lines))
 	}
 	return b.String()
 }

@@ -1,42 +1,54 @@
-package controlplane
+// Package process runs the servers of end-to-end tests (etcd, the Kubernetes
+// control plane, MinIO) as child processes with their output in log files,
+// waits for them to be ready, and stops them: SIGTERM, then SIGKILL.
+package process
 
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 )
 
-// process is one server the control plane runs, its output in a log file.
-type process struct {
-	name string
+// Process is one server, its output in a log file.
+type Process struct {
+	Name string
+	// Log is the path of the server's log file.
+	Log string
+
 	cmd  *exec.Cmd
-	log  string
 	done chan struct{}
 	err  error // set when done is closed
 }
 
-func startProcess(dir, name, path string, args ...string) (*process, error) {
+// Start runs path with args; its output goes to dir/NAME.log.
+func Start(dir, name, path string, args ...string) (*Process, error) {
+	return StartEnv(dir, name, path, nil, args...)
+}
+
+// StartEnv is Start with variables added to the environment.
+func StartEnv(dir, name, path string, env []string, args ...string) (*Process, error) {
 	logPath := filepath.Join(dir, name+".log")
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logFile.Close()
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	p := &process{name: name, cmd: cmd, log: logPath, done: make(chan struct{})}
+	p := &Process{Name: name, cmd: cmd, Log: logPath, done: make(chan struct{})}
 	go func() {
 		p.err = cmd.Wait()
 		logFile.Close()
@@ -45,8 +57,8 @@ func startProcess(dir, name, path string, args ...string) (*process, error) {
 	return p, nil
 }
 
-// stop sends SIGTERM, and SIGKILL if the process has not exited after grace.
-func (p *process) stop(grace time.Duration) {
+// Stop sends SIGTERM, and SIGKILL if the process has not exited after grace.
+func (p *Process) Stop(grace time.Duration) {
 	select {
 	case <-p.done:
 		return
@@ -61,8 +73,8 @@ func (p *process) stop(grace time.Duration) {
 	}
 }
 
-// waitReady polls url until it answers 200, the process exits, or ctx ends.
-func (p *process) waitReady(ctx context.Context, url, token string) error {
+// WaitReady polls url until it answers 200, the process exits, or ctx ends.
+func (p *Process) WaitReady(ctx context.Context, url, token string) error {
 	client := &http.Client{
 		Timeout:   2 * time.Second,
 		Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}, //nolint:gosec // a local test server with a self-signed certificate
@@ -82,16 +94,16 @@ func (p *process) waitReady(ctx context.Context, url, token string) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.name, p.err, p.log)
+			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.Name, p.err, p.Log)
 		case <-ctx.Done():
-			return fmt.Errorf("%s not ready at %s: %w; see %s", p.name, url, ctx.Err(), p.log)
+			return fmt.Errorf("%s not ready at %s: %w; see %s", p.Name, url, ctx.Err(), p.Log)
 		case <-tick.C:
 		}
 	}
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1.
-func freePorts(n int) ([]int, error) {
+// FreePorts returns n distinct free TCP ports on 127.0.0.1.
+func FreePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
@@ -110,4 +122,9 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-var errStopped = errors.New("control plane stopped")
+// Tail returns the last lines of the server's log.
+func (p *Process) Tail(lines int) string {
+	data, _ := os.ReadFile(p.Log)
+	all := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(all[max(0, len(all)-lines):], "\n")
+}
