@@ -51,19 +51,20 @@ func TestPodEnvironment(t *testing.T) {
 				{
 					Name: "nonroot", Image: shellImage, VolumeMounts: mounts,
 					SecurityContext: &corev1.SecurityContext{RunAsUser: &nonRoot, RunAsGroup: &nonRoot},
-					Command:         []string{"sh", "-c", `echo "uid=$(id -u) gid=$(id -g) host=$(cat /proc/sys/kernel/hostname)"; cat /etc/graphjob-e2e/config/greeting /etc/graphjob-e2e/secret/password /etc/graphjob-e2e/info/labels; echo; echo "$GREETING $PASSWORD $POD_NAME $APP $CFG_greeting $(MISSING) $$(GREETING)"; touch /tmp/ok && echo tmp-writable`},
+					Command:         []string{"sh", "-c", `echo "uid=$(id -u) gid=$(id -g) host=$(cat /proc/sys/kernel/hostname)"; cat /etc/graphjob-e2e/config/greeting /etc/graphjob-e2e/secret/password /etc/graphjob-e2e/info/labels; echo; echo "$GREETING $PASSWORD $POD_NAME $APP $CFG_greeting $REF"; touch /tmp/nonroot && echo tmp-writable`},
 					EnvFrom:         []corev1.EnvFromSource{{Prefix: "CFG_", ConfigMapRef: &corev1.ConfigMapEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}}}},
 					Env: []corev1.EnvVar{
 						{Name: "GREETING", ValueFrom: &corev1.EnvVarSource{ConfigMapKeyRef: &corev1.ConfigMapKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "cfg"}, Key: "greeting"}}},
 						{Name: "PASSWORD", ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "creds"}, Key: "password"}}},
 						{Name: "POD_NAME", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.name"}}},
 						{Name: "APP", ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: "metadata.labels['app']"}}},
+						{Name: "REF", Value: "$(GREETING)-$(MISSING)-$$(GREETING)"}, // $(VAR) expansion, as Kubernetes does
 					},
 				},
 				{
 					Name: "readonly", Image: shellImage, VolumeMounts: mounts,
 					SecurityContext: &corev1.SecurityContext{ReadOnlyRootFilesystem: &readOnly},
-					Command:         []string{"sh", "-c", `touch /graphjob-e2e-root 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/ok && echo tmp-writable`},
+					Command:         []string{"sh", "-c", `touch /graphjob-e2e-root 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/root && echo tmp-writable`},
 				},
 			},
 		},
@@ -77,7 +78,7 @@ func TestPodEnvironment(t *testing.T) {
 	if done.Status.Phase != corev1.PodSucceeded {
 		t.Errorf("phase %s, want Succeeded", done.Status.Phase)
 	}
-	want := "uid=65532 gid=65532 host=worker-7\nhellos3cretapp=\"e2e\"\n\nhello s3cret env e2e hello $(MISSING) $(GREETING)\ntmp-writable\n"
+	want := "uid=65532 gid=65532 host=worker-7\nhellos3cretapp=\"e2e\"\n\nhello s3cret env e2e hello hello-$(MISSING)-$(GREETING)\ntmp-writable\n"
 	if got := podLog(t, done, "nonroot"); got != want {
 		t.Errorf("nonroot log:\n%s\nwant:\n%s", got, want)
 	}

@@ -75,12 +75,13 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 			return nil, err
 		}
 	}
-	cp = &ControlPlane{Dir: dir, Kubectl: bins[testbin.Kubectl]}
+	started := &ControlPlane{Dir: dir, Kubectl: bins[testbin.Kubectl]}
 	defer func() {
 		if err != nil {
-			cp.Stop()
+			started.Stop()
 		}
 	}()
+	cp = started
 	ports, err := process.FreePorts(5)
 	if err != nil {
 		return nil, err
@@ -119,6 +120,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		"--service-account-signing-key-file="+filepath.Join(dir, "sa.key"),
 		"--service-cluster-ip-range=10.0.0.0/24",
 		"--kubelet-preferred-address-types=InternalIP",
+		"--endpoint-reconciler-type=none", // it refuses loopback addresses, and pods reach the API at 127.0.0.1 anyway
 	)
 	if err != nil {
 		return nil, err
@@ -136,7 +138,7 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		"--leader-elect=false",
 		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(kcmPort), "--cert-dir="+filepath.Join(dir, "kcm"),
 		"--controllers=job-controller,cronjob-controller,garbage-collector-controller,ttl-after-finished-controller,"+
-			"namespace-controller,serviceaccount-controller,serviceaccount-token-controller,"+
+			"namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,"+
 			"deployment-controller,replicaset-controller,disruption-controller,endpointslice-controller,pod-garbage-collector-controller",
 		"--service-account-private-key-file="+filepath.Join(dir, "sa.key"),
 		"--root-ca-file="+filepath.Join(certDir, "apiserver.crt"),

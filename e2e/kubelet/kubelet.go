@@ -65,6 +65,9 @@ type Kubelet struct {
 
 	mu   sync.Mutex
 	pods map[types.UID]*podRunner
+	// done holds pods whose run ended, until they are deleted: a late event
+	// that still shows one running must not start it again.
+	done map[types.UID]bool
 }
 
 // Start registers the Node, Ready, and runs the pods bound to it until Stop.
@@ -82,7 +85,7 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Kub
 	if err := os.Chmod(opts.Dir, 0o755); err != nil { // pods running as other users reach their volumes
 		return nil, err
 	}
-	k := &Kubelet{opts: opts, client: client, pods: map[types.UID]*podRunner{}}
+	k := &Kubelet{opts: opts, client: client, pods: map[types.UID]*podRunner{}, done: map[types.UID]bool{}}
 	if err := k.registerNode(ctx); err != nil {
 		return nil, err
 	}
@@ -95,6 +98,13 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Kub
 	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { k.sync(runCtx, obj) },
 		UpdateFunc: func(_, obj any) { k.sync(runCtx, obj) },
+		DeleteFunc: func(obj any) {
+			if pod, ok := obj.(*corev1.Pod); ok {
+				k.mu.Lock()
+				delete(k.done, pod.UID)
+				k.mu.Unlock()
+			}
+		},
 	})
 	if err != nil {
 		stop()
@@ -139,7 +149,7 @@ func (k *Kubelet) sync(ctx context.Context, obj any) {
 	k.mu.Lock()
 	r := k.pods[pod.UID]
 	if r == nil {
-		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if k.done[pod.UID] || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			k.mu.Unlock()
 			if pod.DeletionTimestamp != nil {
 				k.remove(ctx, pod)
@@ -153,6 +163,7 @@ func (k *Kubelet) sync(ctx context.Context, obj any) {
 			k.remove(ctx, r.pod)
 			k.mu.Lock()
 			delete(k.pods, pod.UID)
+			k.done[pod.UID] = true
 			k.mu.Unlock()
 		})
 	}
@@ -189,7 +200,31 @@ func (k *Kubelet) registerNode(ctx context.Context) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("kubelet: registering node: %w", err)
 	}
-	return k.updateNodeStatus(ctx)
+	if err := k.updateNodeStatus(ctx); err != nil {
+		return fmt.Errorf("kubelet: node status: %w", err)
+	}
+	return k.untaint(ctx)
+}
+
+// untaint removes the not-ready taint that admission puts on new Nodes,
+// which the node-lifecycle controller (not run here) would lift once the
+// Node is Ready.
+func (k *Kubelet) untaint(ctx context.Context) error {
+	node, err := k.client.CoreV1().Nodes().Get(ctx, k.opts.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	taints := node.Spec.Taints[:0]
+	for _, t := range node.Spec.Taints {
+		if t.Key != corev1.TaintNodeNotReady {
+			taints = append(taints, t)
+		}
+	}
+	node.Spec.Taints = taints
+	if _, err := k.client.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+		return fmt.Errorf("kubelet: removing the not-ready taint: %w", err)
+	}
+	return nil
 }
 
 func (k *Kubelet) updateNodeStatus(ctx context.Context) error {

@@ -56,11 +56,20 @@ func (r *podRunner) run(ctx context.Context) {
 		r.waiting(ctx, "CreateContainerConfigError", err.Error())
 		return
 	}
-	mounts, err := r.prepareVolumes(ctx)
-	if err != nil {
+	// As the kubelet does, retry what volumes need (a ConfigMap, a Secret)
+	// until it exists or the pod is deleted.
+	var mounts map[string]string
+	for {
+		var err error
+		if mounts, err = r.prepareVolumes(ctx); err == nil {
+			break
+		}
 		r.waiting(ctx, "CreateContainerConfigError", err.Error())
-		<-r.killed
-		return
+		select {
+		case <-r.killed:
+			return
+		case <-time.After(time.Second):
+		}
 	}
 	start := metav1.Now()
 	r.setStatus(ctx, func(s *corev1.PodStatus) {
@@ -161,15 +170,16 @@ func (r *podRunner) runOnce(ctx context.Context, c corev1.Container, mounts map[
 	return code
 }
 
-// stopOnKill sends SIGTERM to the process group when the pod is killed, and
-// SIGKILL when the grace period has passed.
+// stopOnKill stops the container when the pod is killed as a container
+// runtime does: SIGTERM to its main process, and SIGKILL to all its
+// processes when the grace period has passed.
 func (r *podRunner) stopOnKill(pid int, exited <-chan struct{}) {
 	select {
 	case <-exited:
 		return
 	case <-r.killed:
 	}
-	_ = syscall.Kill(-pid, syscall.SIGTERM)
+	_ = syscall.Kill(pid, syscall.SIGTERM)
 	select {
 	case <-exited:
 	case <-time.After(r.grace):

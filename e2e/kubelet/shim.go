@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The kubelet starts every container through a shim: its own executable run
@@ -47,6 +49,15 @@ func runShim(specJSON string) error {
 	// Mounts made here stay in this namespace.
 	if err := syscall.Mount("", "/", "", syscall.MS_REC|syscall.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("making mounts private: %w", err)
+	}
+	// Pin every source before mounting anything: a volume mounted over a
+	// directory (say /tmp) must not hide the sources of the mounts after it.
+	for i, m := range s.Mounts {
+		fd, err := syscall.Open(m.Source, unix.O_PATH|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("volume source %s: %w", m.Source, err)
+		}
+		s.Mounts[i].Source = fmt.Sprintf("/proc/self/fd/%d", fd)
 	}
 	for _, m := range s.Mounts {
 		if err := mountVolume(m); err != nil {
