@@ -17,7 +17,7 @@ build: ## Build the graphjob binary into bin/ (static, as in the image).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/graphjob
 
 .PHONY: test
-test: fmt-check vet unit ## Run all tests: formatting, vet and the race-enabled unit tests (e2e joins once verified).
+test: fmt-check vet unit e2e ## Run all tests: formatting, vet, unit tests, then end-to-end tests on a real control plane.
 
 .PHONY: unit
 unit: ## Run the Go tests with the race detector, end-to-end tests excepted (-short).

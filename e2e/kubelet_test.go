@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"testing"
@@ -8,7 +9,10 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // TestPodEnvironment checks what the process kubelet gives a container: env
@@ -103,5 +107,104 @@ func TestIndexedJobGetsItsCompletionIndex(t *testing.T) {
 	slices.Sort(logs)
 	if !slices.Equal(logs, []string{"index=0", "index=1"}) {
 		t.Errorf("logs %q, want index=0 and index=1", logs)
+	}
+}
+
+// TestEvictionMarksTheDisruption evicts a running pod through the Eviction
+// API: the pod sees SIGTERM, carries the DisruptionTarget condition the API
+// server adds, and is removed.
+func TestEvictionMarksTheDisruption(t *testing.T) {
+	ns := namespace(t, nil)
+	grace := int64(30)
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "evicted"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyNever, TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{Name: "main", Image: shellImage,
+				Command: []string{"sh", "-c", "trap 'echo got TERM; sleep 1; exit 143' TERM; echo started; sleep 300 & wait"}}},
+		},
+	}
+	pods := cluster.client.CoreV1().Pods(ns)
+	created, err := pods.Create(t.Context(), pod, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, ns, "evicted", func(p *corev1.Pod) bool {
+		return p.Status.Phase == corev1.PodRunning && strings.Contains(podLog(t, p, "main"), "started")
+	})
+	eviction := &policyv1.Eviction{ObjectMeta: metav1.ObjectMeta{Name: "evicted", Namespace: ns}}
+	if err := pods.EvictV1(t.Context(), eviction); err != nil {
+		t.Fatal(err)
+	}
+	// While it drains, the pod carries the condition a podFailurePolicy can match.
+	terminating := waitPod(t, ns, "evicted", func(p *corev1.Pod) bool { return p.DeletionTimestamp != nil })
+	if !hasCondition(terminating, corev1.DisruptionTarget) {
+		t.Errorf("conditions %+v lack DisruptionTarget", terminating.Status.Conditions)
+	}
+	waitGone(t, ns, "evicted")
+	if got := podLog(t, created, "main"); got != "started\ngot TERM\n" {
+		t.Errorf("log %q", got)
+	}
+}
+
+func hasCondition(p *corev1.Pod, t corev1.PodConditionType) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == t && c.Status == corev1.ConditionTrue {
+			return true
+		}
+	}
+	return false
+}
+
+func waitGone(t *testing.T, ns, name string) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		_, err := cluster.client.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+		return apierrors.IsNotFound(err), nil
+	})
+	if err != nil {
+		t.Fatalf("pod %s/%s not removed: %v", ns, name, err)
+	}
+}
+
+// TestRestartOnFailure runs a container that fails once, then succeeds: the
+// kubelet restarts it in place.
+func TestRestartOnFailure(t *testing.T) {
+	ns := namespace(t, nil)
+	state := t.TempDir()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "retry"},
+		Spec: corev1.PodSpec{
+			RestartPolicy: corev1.RestartPolicyOnFailure,
+			Volumes:       []corev1.Volume{{Name: "state", VolumeSource: corev1.VolumeSource{HostPath: &corev1.HostPathVolumeSource{Path: state}}}},
+			Containers: []corev1.Container{{Name: "main", Image: shellImage,
+				VolumeMounts: []corev1.VolumeMount{{Name: "state", MountPath: "/state"}},
+				Command:      []string{"sh", "-c", "if [ -e /state/ran ]; then echo second; exit 0; fi; touch /state/ran; echo first; exit 3"}}},
+		},
+	}
+	if _, err := cluster.client.CoreV1().Pods(ns).Create(t.Context(), pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	done := waitPod(t, ns, "retry", func(p *corev1.Pod) bool { return p.Status.Phase == corev1.PodSucceeded })
+	if cs := done.Status.ContainerStatuses; len(cs) != 1 || cs[0].RestartCount != 1 {
+		t.Errorf("container statuses %+v, want one restart", cs)
+	}
+	if got := podLog(t, done, "main"); got != "first\nsecond\n" {
+		t.Errorf("log %q", got)
+	}
+}
+
+// TestManyPodsAtOnce runs a Job of 20 pods in parallel.
+func TestManyPodsAtOnce(t *testing.T) {
+	ns := namespace(t, nil)
+	job := shellJob(ns, "wide", "sleep 1; echo done", 0)
+	n := int32(20)
+	job.Spec.Completions, job.Spec.Parallelism = &n, &n
+	if _, err := cluster.client.BatchV1().Jobs(ns).Create(t.Context(), job, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	got := waitJob(t, ns, "wide", batchv1.JobComplete, 2*time.Minute)
+	if got.Status.Succeeded != n {
+		t.Errorf("%d pods succeeded, want %d", got.Status.Succeeded, n)
 	}
 }

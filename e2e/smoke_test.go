@@ -160,13 +160,7 @@ func TestDeletionSendsSIGTERMAndHonoursGrace(t *testing.T) {
 			if err := pods.Delete(t.Context(), pod.Name, metav1.DeleteOptions{}); err != nil {
 				t.Fatal(err)
 			}
-			err = wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
-				_, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
-				return apierrors.IsNotFound(err), nil
-			})
-			if err != nil {
-				t.Fatalf("pod not removed: %v", err)
-			}
+			waitGone(t, ns, pod.Name)
 			if gap := time.Since(deleted); gap < tt.minGap {
 				t.Errorf("removed after %s, before the grace period of %s", gap, tt.minGap)
 			}

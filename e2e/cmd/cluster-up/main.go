@@ -1,6 +1,7 @@
 // Command cluster-up starts what the end-to-end tests use — a real control
-// plane and a process kubelet on 127.0.0.1 — prints how to reach them, and
-// keeps them running until interrupted, for poking at by hand:
+// plane, a process kubelet and a MinIO server with a bucket, all on
+// 127.0.0.1 — prints how to reach them, and keeps them running until
+// interrupted, for poking at by hand:
 //
 //	make cluster-up
 //	export KUBECONFIG=...   # as printed
@@ -20,6 +21,7 @@ import (
 
 	"github.com/graphjob/graphjob/e2e/controlplane"
 	"github.com/graphjob/graphjob/e2e/kubelet"
+	"github.com/graphjob/graphjob/e2e/minio"
 )
 
 func main() {
@@ -53,7 +55,19 @@ func run() error {
 		return err
 	}
 	defer kl.Stop()
+	store, err := minio.Start(ctx, "", os.Stderr)
+	if err != nil {
+		return err
+	}
+	defer store.Stop()
+	if err := store.CreateBucket(ctx, "graphjob"); err != nil {
+		return err
+	}
 	fmt.Printf("export KUBECONFIG=%s\n", cp.Kubeconfig)
+	for _, kv := range store.Env() {
+		fmt.Printf("export %s\n", kv)
+	}
+	fmt.Printf("# store URL: %s\n", store.URL("graphjob"))
 	fmt.Printf("alias kubectl=%s\n", cp.Kubectl)
 	fmt.Printf("# logs of the servers: %s/*.log; Ctrl-C stops everything\n", cp.Dir)
 	<-ctx.Done()
