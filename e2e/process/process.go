@@ -94,7 +94,7 @@ func (p *Process) WaitReady(ctx context.Context, url, token string) error {
 		}
 		select {
 		case <-p.done:
-			return fmt.Errorf("%s exited before it was ready (%v); see %s", p.Name, p.err, p.Log)
+			return fmt.Errorf("%s exited before it was ready; see %s: %w", p.Name, p.Log, p.err)
 		case <-ctx.Done():
 			return fmt.Errorf("%s not ready at %s: %w; see %s", p.Name, url, ctx.Err(), p.Log)
 		case <-tick.C:
