@@ -6,15 +6,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/rand"
-	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/kubernetes"
 
 	"github.com/graphjob/graphjob/e2e/controlplane"
@@ -72,27 +67,10 @@ func run(m *testing.M) int {
 	return code
 }
 
-// namespace creates a namespace for the test, deleted when it ends, and
-// waits for its default service account.
+// namespace creates a namespace for the test; see ControlPlane.Namespace.
 func namespace(t *testing.T, labels map[string]string) string {
 	t.Helper()
-	name := strings.Trim(regexp.MustCompile(`[^a-z0-9]+`).ReplaceAllString(strings.ToLower(t.Name()), "-"), "-")
-	name = fmt.Sprintf("%.40s-%s", name, rand.String(5))
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if _, err := cluster.client.CoreV1().Namespaces().Create(t.Context(), ns, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cluster.client.CoreV1().Namespaces().Delete(context.Background(), name, metav1.DeleteOptions{})
-	})
-	err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 30*time.Second, true, func(ctx context.Context) (bool, error) {
-		_, err := cluster.client.CoreV1().ServiceAccounts(name).Get(ctx, "default", metav1.GetOptions{})
-		return err == nil, nil
-	})
-	if err != nil {
-		t.Fatalf("namespace %s has no default service account: %v", name, err)
-	}
-	return name
+	return cluster.cp.Namespace(t, labels)
 }
 
 // podLog returns what a pod's container wrote.
