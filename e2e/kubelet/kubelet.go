@@ -72,6 +72,9 @@ type Kubelet struct {
 
 // Start registers the Node, Ready, and runs the pods bound to it until Stop.
 func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Kubelet, error) {
+	if os.Geteuid() != 0 {
+		return nil, errors.New("kubelet: the process kubelet runs as root: it mounts volumes in private mount namespaces and switches to each pod's user")
+	}
 	if opts.NodeName == "" {
 		opts.NodeName = "graphjob-e2e"
 	}

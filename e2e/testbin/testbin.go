@@ -235,7 +235,7 @@ func buildMinIO(ctx context.Context, out string, log io.Writer) error {
 
 func goCommand(ctx context.Context, log io.Writer, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, "go", args...) // go test puts its own go first on PATH
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false")
 	cmd.Stdout, cmd.Stderr = log, log
 	return cmd
 }
