@@ -138,27 +138,18 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		return nil, err
 	}
 
-	kcm, err := cp.start(testbin.KubeControllerManager, bins,
-		"--kubeconfig="+cp.Kubeconfig,
-		"--authentication-kubeconfig="+cp.Kubeconfig, "--authorization-kubeconfig="+cp.Kubeconfig,
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(kcmPort), "--cert-dir="+filepath.Join(dir, "kcm"),
+	kcm, err := cp.start(testbin.KubeControllerManager, bins, append(cp.componentArgs("kcm", kcmPort),
 		"--controllers=job-controller,cronjob-controller,garbage-collector-controller,ttl-after-finished-controller,"+
 			"namespace-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,"+
 			"deployment-controller,replicaset-controller,disruption-controller,endpointslice-controller,pod-garbage-collector-controller",
 		"--service-account-private-key-file="+filepath.Join(dir, "sa.key"),
 		"--root-ca-file="+filepath.Join(certDir, "apiserver.crt"),
 		"--use-service-account-credentials=false",
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}
-	sched, err := cp.start(testbin.KubeScheduler, bins,
-		"--kubeconfig="+cp.Kubeconfig,
-		"--authentication-kubeconfig="+cp.Kubeconfig, "--authorization-kubeconfig="+cp.Kubeconfig,
-		"--leader-elect=false",
-		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(schedPort), "--cert-dir="+filepath.Join(dir, "scheduler"),
-	)
+	sched, err := cp.start(testbin.KubeScheduler, bins, cp.componentArgs("scheduler", schedPort)...)
 	if err != nil {
 		return nil, err
 	}
@@ -169,6 +160,17 @@ func Start(ctx context.Context, opts Options) (cp *ControlPlane, err error) {
 		return nil, err
 	}
 	return cp, nil
+}
+
+// componentArgs are the flags kube-controller-manager and kube-scheduler
+// share: the admin kubeconfig, no leader election, HTTPS on 127.0.0.1:port.
+func (cp *ControlPlane) componentArgs(name string, port int) []string {
+	return []string{
+		"--kubeconfig=" + cp.Kubeconfig,
+		"--authentication-kubeconfig=" + cp.Kubeconfig, "--authorization-kubeconfig=" + cp.Kubeconfig,
+		"--leader-elect=false",
+		"--bind-address=127.0.0.1", "--secure-port=" + strconv.Itoa(port), "--cert-dir=" + filepath.Join(cp.Dir, name),
+	}
 }
 
 func (cp *ControlPlane) start(name string, bins map[string]string, args ...string) (*process.Process, error) {
