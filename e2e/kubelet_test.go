@@ -192,6 +192,9 @@ func TestRestartOnFailure(t *testing.T) {
 	if got := podLog(t, done, "main"); got != "first\nsecond\n" {
 		t.Errorf("log %q", got)
 	}
+	if got := kubectl(t, "-n", ns, "logs", "retry", "--tail=1"); got != "second\n" {
+		t.Errorf("kubectl logs --tail=1: %q", got)
+	}
 }
 
 // TestManyPodsAtOnce runs a Job of 20 pods in parallel.

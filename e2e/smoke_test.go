@@ -14,13 +14,16 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 )
 
-// kubectl runs the kubectl built with the control plane.
-func kubectl(t *testing.T, args ...string) {
+// kubectl runs the kubectl built with the control plane and returns its
+// output.
+func kubectl(t *testing.T, args ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), cluster.cp.Kubectl, append([]string{"--kubeconfig", cluster.cp.Kubeconfig}, args...)...)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("kubectl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
+	return string(out)
 }
 
 // waitJob waits until the Job has a condition of the type set to True.
@@ -75,8 +78,13 @@ func TestKubectlCreateJobCompletes(t *testing.T) {
 	if len(pods) != 1 {
 		t.Fatalf("%d pods, want 1", len(pods))
 	}
-	if got, want := podLog(t, &pods[0], "hello"), "hello from "+pods[0].Name+"\n"; got != want {
+	want := "hello from " + pods[0].Name + "\n"
+	if got := podLog(t, &pods[0], "hello"); got != want {
 		t.Errorf("log %q, want %q", got, want)
+	}
+	// The same through the API server and the kubelet's log endpoint.
+	if got := kubectl(t, "-n", ns, "logs", "job/hello"); got != want {
+		t.Errorf("kubectl logs: %q, want %q", got, want)
 	}
 	if cs := pods[0].Status.ContainerStatuses; len(cs) != 1 || cs[0].State.Terminated == nil || cs[0].State.Terminated.ExitCode != 0 {
 		t.Errorf("container status %+v, want terminated with 0", cs)

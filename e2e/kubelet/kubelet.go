@@ -45,13 +45,15 @@ type Kubelet struct {
 	opts   Options
 	client kubernetes.Interface
 	stop   context.CancelFunc
+	done   <-chan struct{} // closed by Stop
 	wg     sync.WaitGroup
+	port   int // of the log server
 
 	mu   sync.Mutex
 	pods map[types.UID]*podRunner
-	// done holds pods whose run ended, until they are deleted: a late event
-	// that still shows one running must not start it again.
-	done map[types.UID]bool
+	// finished holds pods whose run ended, until they are deleted: a late
+	// event that still shows one running must not start it again.
+	finished map[types.UID]bool
 }
 
 // Start registers the Node, Ready, and runs the pods bound to it until Stop.
@@ -72,23 +74,29 @@ func Start(ctx context.Context, client kubernetes.Interface, opts Options) (*Kub
 	if err := os.Chmod(opts.Dir, 0o755); err != nil { // pods running as other users reach their volumes
 		return nil, err
 	}
-	k := &Kubelet{opts: opts, client: client, pods: map[types.UID]*podRunner{}, done: map[types.UID]bool{}}
-	if err := k.registerNode(ctx); err != nil {
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	k := &Kubelet{opts: opts, client: client, stop: stop, done: runCtx.Done(), pods: map[types.UID]*podRunner{}, finished: map[types.UID]bool{}}
+	var err error
+	if k.port, err = k.serve(); err != nil {
+		stop()
 		return nil, err
 	}
-	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
-	k.stop = stop
+	if err := k.registerNode(ctx); err != nil {
+		stop()
+		k.wg.Wait()
+		return nil, err
+	}
 	factory := informers.NewSharedInformerFactoryWithOptions(client, 0, informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 		o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", opts.NodeName).String()
 	}))
 	inf := factory.Core().V1().Pods().Informer()
-	_, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+	_, err = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(obj any) { k.sync(runCtx, obj) },
 		UpdateFunc: func(_, obj any) { k.sync(runCtx, obj) },
 		DeleteFunc: func(obj any) {
 			if pod, ok := obj.(*corev1.Pod); ok {
 				k.mu.Lock()
-				delete(k.done, pod.UID)
+				delete(k.finished, pod.UID)
 				k.mu.Unlock()
 			}
 		},
@@ -136,7 +144,7 @@ func (k *Kubelet) sync(ctx context.Context, obj any) {
 	k.mu.Lock()
 	r := k.pods[pod.UID]
 	if r == nil {
-		if k.done[pod.UID] || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		if k.finished[pod.UID] || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			k.mu.Unlock()
 			if pod.DeletionTimestamp != nil {
 				k.remove(ctx, pod)
@@ -150,7 +158,7 @@ func (k *Kubelet) sync(ctx context.Context, obj any) {
 			k.remove(ctx, r.pod)
 			k.mu.Lock()
 			delete(k.pods, pod.UID)
-			k.done[pod.UID] = true
+			k.finished[pod.UID] = true
 			k.mu.Unlock()
 		})
 	}
@@ -233,6 +241,7 @@ func (k *Kubelet) updateNodeStatus(ctx context.Context) error {
 	node.Status.Addresses = []corev1.NodeAddress{
 		{Type: corev1.NodeInternalIP, Address: "127.0.0.1"}, {Type: corev1.NodeHostName, Address: k.opts.NodeName},
 	}
+	node.Status.DaemonEndpoints.KubeletEndpoint.Port = int32(k.port)
 	node.Status.NodeInfo = corev1.NodeSystemInfo{KubeletVersion: "v1.37.2", OperatingSystem: "linux", Architecture: "amd64"}
 	_, err = k.client.CoreV1().Nodes().UpdateStatus(ctx, node, metav1.UpdateOptions{})
 	return err
