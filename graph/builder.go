@@ -267,7 +267,7 @@ func (g *StateGraph[S]) Compile() (*Graph[S], error) {
 	var errs []error
 	for _, n := range g.order {
 		if !reached[n] {
-			errs = append(errs, invalidf("node %q can never run: no edge leads to it from START", n))
+			errs = append(errs, &UnreachableError{Node: n})
 		}
 	}
 	if err := errors.Join(errs...); err != nil {

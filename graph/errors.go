@@ -64,6 +64,19 @@ func (e *RecursionLimitError) Error() string {
 // Is reports whether target is ErrRecursionLimit.
 func (e *RecursionLimitError) Is(target error) bool { return target == ErrRecursionLimit }
 
+// UnreachableError is Compile's error for a node that no edge leads to from
+// START. It matches ErrInvalidGraph.
+type UnreachableError struct {
+	Node string
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("%v: node %q can never run: no edge leads to it from START", ErrInvalidGraph, e.Node)
+}
+
+// Is reports whether target is ErrInvalidGraph.
+func (e *UnreachableError) Is(target error) bool { return target == ErrInvalidGraph }
+
 // TimeoutError is the cause of a node attempt that exceeded its timeout.
 type TimeoutError struct {
 	After time.Duration

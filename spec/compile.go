@@ -2,6 +2,7 @@ package spec
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -50,18 +51,30 @@ func (c *compiler) build() *graph.Graph[graph.State] {
 	if len(c.errs) > 0 {
 		return nil // unreachable nodes would only repeat the errors above
 	}
-	c.reachable()
-	if len(c.errs) > 0 {
-		return nil
-	}
 	if err := g.SetEntryPoint(c.doc.entry...); err != nil {
 		c.errorf(c.doc.entryPos, "%v", err)
+		return nil
 	}
 	runnable, err := g.Compile()
 	if err != nil {
-		c.errorf(pos{}, "%v", err)
+		c.compileErrors(err)
 	}
 	return runnable
+}
+
+// compileErrors reports the graph's own checks with the file's positions.
+func (c *compiler) compileErrors(err error) {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	for _, e := range errs {
+		if u, ok := errors.AsType[*graph.UnreachableError](e); ok {
+			c.errorf(c.nodes[u.Node].pos, "node %q can never run: no edge leads to it from the entry; add an edge to it or remove it", u.Node)
+		} else {
+			c.errorf(pos{}, "%v", e)
+		}
+	}
 }
 
 func (c *compiler) channels(g *graph.StateGraph[graph.State]) {
@@ -359,40 +372,4 @@ func (c *compiler) mapEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
 		}
 		return items, nil
 	}) == nil
-}
-
-// reachable reports nodes that no edge leads to from the entry.
-func (c *compiler) reachable() {
-	seen := map[string]bool{}
-	queue := slices.Clone(c.doc.entry)
-	for _, n := range queue {
-		seen[n] = true
-	}
-	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, e := range c.doc.edges {
-			if e.from != n {
-				continue
-			}
-			targets := slices.Clone(e.to)
-			for _, cs := range e.when {
-				targets = append(targets, cs.to...)
-			}
-			if e.mapTo != nil {
-				targets = append(targets, e.mapTo.to)
-			}
-			for _, t := range targets {
-				if !seen[t] {
-					seen[t] = true
-					queue = append(queue, t)
-				}
-			}
-		}
-	}
-	for _, n := range c.doc.nodes {
-		if !seen[n.name] {
-			c.errorf(n.pos, "node %q can never run: no edge leads to it from the entry; add an edge to it or remove it", n.name)
-		}
-	}
 }
