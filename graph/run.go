@@ -122,9 +122,7 @@ func (g *Graph[S]) Resume(ctx context.Context, cp Checkpoint, opts ...RunOption)
 }
 
 func (g *Graph[S]) restore(cp Checkpoint, cfg *runConfig) (*run[S], error) {
-	var state S
-	state = g.access.clone(state)
-	r := &run[S]{g: g, cfg: cfg, step: cp.Step, state: state, versions: make([]uint64, len(g.channels)), next: cp.Next}
+	r := &run[S]{g: g, cfg: cfg, step: cp.Step, state: g.access.clone(*new(S)), versions: make([]uint64, len(g.channels)), next: cp.Next}
 	for i, c := range g.channels {
 		if v, ok := cp.Values[c.name]; ok {
 			if err := g.access.set(&r.state, c, v); err != nil {

@@ -48,7 +48,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 			}
 		}
 		err := cmd.Run()
-		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		if cause := context.Cause(ctx); cause != nil {
 			return nil, fmt.Errorf("command %s stopped: %w", spec.command[0], cause)
 		}
 		var exitErr *exec.ExitError

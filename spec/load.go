@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -98,7 +99,7 @@ func (g *Graph) Input(values map[string]any) (graph.State, error) {
 			s[c.name] = c.typ.zero()
 		}
 	}
-	for _, k := range slices.Sorted(mapsKeys(values)) {
+	for _, k := range slices.Sorted(maps.Keys(values)) {
 		c, ok := g.channels[k]
 		if !ok {
 			return nil, fmt.Errorf("%w: input %q is not a channel of graph %s; its channels are %s",
@@ -134,14 +135,4 @@ func (g *Graph) channelNames() []string {
 		names[i] = c.name
 	}
 	return names
-}
-
-func mapsKeys(m map[string]any) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -70,7 +71,7 @@ func (c *compiler) decodeUpdate(out []byte) (graph.Update, error) {
 		return nil, fmt.Errorf("the response is %s, not a JSON object of channel updates", describeValue(v))
 	}
 	u := make(graph.Update, len(obj))
-	for _, k := range slices.Sorted(mapsKeys(obj)) {
+	for _, k := range slices.Sorted(maps.Keys(obj)) {
 		ch, ok := c.byName[k]
 		if !ok {
 			return nil, fmt.Errorf("the response updates %q, which is not a channel; %s", k, c.envs.channelList())

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -158,7 +159,7 @@ func (t valueType) parseText(s string) (any, error) {
 // decodeJSON decodes JSON into normalized values: integers as int64, other
 // numbers as float64.
 func decodeJSON(b []byte) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
 	var v any
 	if err := dec.Decode(&v); err != nil {

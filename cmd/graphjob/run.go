@@ -127,7 +127,7 @@ func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, erro
 				return nil, usagef("--input: %w", err)
 			}
 		}
-		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.UseNumber()
 		if err := dec.Decode(&values); err != nil {
 			return nil, usagef("--input: give a JSON object of channel values, such as '{\"step\": 3}': %w", err)

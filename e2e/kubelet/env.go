@@ -12,7 +12,9 @@ import (
 
 // env resolves a container's environment as the kubelet does: a base, then
 // envFrom, then env, with $(VAR) references to earlier variables expanded.
-func (r *podRunner) env(ctx context.Context, c corev1.Container) ([]string, error) {
+// It returns the environment in order, and its variables for expanding the
+// command and args.
+func (r *podRunner) env(ctx context.Context, c corev1.Container) ([]string, map[string]string, error) {
 	vars := map[string]string{
 		"PATH":     "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
 		"HOSTNAME": r.hostname(),
@@ -40,7 +42,7 @@ func (r *podRunner) env(ctx context.Context, c corev1.Container) ([]string, erro
 				if optional(from.ConfigMapRef.Optional) {
 					continue
 				}
-				return nil, fmt.Errorf("envFrom configMap %q: %w", from.ConfigMapRef.Name, err)
+				return nil, nil, fmt.Errorf("envFrom configMap %q: %w", from.ConfigMapRef.Name, err)
 			}
 			data = cm.Data
 		case from.SecretRef != nil:
@@ -49,7 +51,7 @@ func (r *podRunner) env(ctx context.Context, c corev1.Container) ([]string, erro
 				if optional(from.SecretRef.Optional) {
 					continue
 				}
-				return nil, fmt.Errorf("envFrom secret %q: %w", from.SecretRef.Name, err)
+				return nil, nil, fmt.Errorf("envFrom secret %q: %w", from.SecretRef.Name, err)
 			}
 			data = map[string]string{}
 			for k, v := range s.Data {
@@ -67,7 +69,7 @@ func (r *podRunner) env(ctx context.Context, c corev1.Container) ([]string, erro
 		}
 		v, ok, err := r.valueFrom(ctx, e.ValueFrom)
 		if err != nil {
-			return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			return nil, nil, fmt.Errorf("env %s: %w", e.Name, err)
 		}
 		if ok {
 			set(e.Name, v)
@@ -77,7 +79,7 @@ func (r *podRunner) env(ctx context.Context, c corev1.Container) ([]string, erro
 	for i, k := range order {
 		out[i] = k + "=" + vars[k]
 	}
-	return out, nil
+	return out, vars, nil
 }
 
 // valueFrom resolves an env source; ok is false for a missing optional key.
@@ -206,5 +208,3 @@ func expandAll(args []string, vars map[string]string) []string {
 	}
 	return out
 }
-
-func cut(kv string) (string, string, bool) { return strings.Cut(kv, "=") }

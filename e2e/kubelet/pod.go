@@ -3,7 +3,6 @@ package kubelet
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -199,14 +198,9 @@ func exitCode(cmd *exec.Cmd, err error) int {
 
 // command builds the shim command that runs the container.
 func (r *podRunner) command(ctx context.Context, c corev1.Container, volumes map[string]string) (*exec.Cmd, error) {
-	env, err := r.env(ctx, c)
+	env, vars, err := r.env(ctx, c)
 	if err != nil {
 		return nil, err
-	}
-	vars := map[string]string{}
-	for _, kv := range env {
-		k, v, _ := cut(kv)
-		vars[k] = v
 	}
 	argv := append(expandAll(c.Command, vars), expandAll(c.Args, vars)...)
 	img, ok := r.k.opts.Images[c.Image]
@@ -218,9 +212,6 @@ func (r *podRunner) command(ctx context.Context, c corev1.Container, volumes map
 			argv = append([]string{img.Executable}, argv...)
 		}
 		argv[0] = img.Executable
-	}
-	if len(argv) == 0 {
-		return nil, errors.New("the container has no command")
 	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {

@@ -52,7 +52,9 @@ func Start(ctx context.Context, dir string, log io.Writer) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(ports[0]), AccessKey: "graphjob-" + randomHex(4), SecretKey: randomHex(16), Dir: dir}
-	proc, err := startWithEnv(dir, bin, s, ports)
+	env := []string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}
+	proc, err := process.StartEnv(dir, "minio", bin, env, "server", dir+"/data",
+		"--address", "127.0.0.1:"+strconv.Itoa(ports[0]), "--console-address", "127.0.0.1:"+strconv.Itoa(ports[1]), "--quiet")
 	if err != nil {
 		return nil, err
 	}
@@ -62,12 +64,6 @@ func Start(ctx context.Context, dir string, log io.Writer) (*Server, error) {
 		return nil, err
 	}
 	return s, nil
-}
-
-func startWithEnv(dir, bin string, s *Server, ports []int) (*process.Process, error) {
-	env := []string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}
-	return process.StartEnv(dir, "minio", bin, env, "server", dir+"/data",
-		"--address", "127.0.0.1:"+strconv.Itoa(ports[0]), "--console-address", "127.0.0.1:"+strconv.Itoa(ports[1]), "--quiet")
 }
 
 // StartForTest starts a server for one test and stops it when the test ends,
