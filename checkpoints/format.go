@@ -1,0 +1,91 @@
+package checkpoints
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Every object is a one-line header followed by a JSON body:
+//
+//	graphjob/v1 <kind> <body size> sha256:<hex of the body's SHA-256>\n
+//
+// The header makes each object self-describing and self-checking, whatever
+// the store keeps (or loses) of its metadata.
+const (
+	formatVersion = 1
+	magic         = "graphjob/v"
+	maxHeader     = 128
+)
+
+type kind string
+
+const (
+	kindRun    kind = "run"
+	kindStep   kind = "step"
+	kindValue  kind = "value"
+	kindWrite  kind = "write"
+	kindResult kind = "result"
+)
+
+// object is an encoded object: its header, its body and the body's hash.
+type object struct {
+	header []byte
+	body   []byte
+	sum    string // hex SHA-256 of body
+}
+
+func encode(k kind, body []byte) object {
+	s := sha256.Sum256(body)
+	sum := hex.EncodeToString(s[:])
+	header := fmt.Appendf(nil, "%s%d %s %d sha256:%s\n", magic, formatVersion, k, len(body), sum)
+	return object{header: header, body: body, sum: sum}
+}
+
+func (o object) size() int64 { return int64(len(o.header) + len(o.body)) }
+
+// equal reports whether data is exactly o's bytes.
+func (o object) equal(data []byte) bool {
+	h := len(o.header)
+	return len(data) == h+len(o.body) && bytes.Equal(data[:h], o.header) && bytes.Equal(data[h:], o.body)
+}
+
+// decode checks an object of kind want and returns its body and the body's
+// hash. Errors wrap ErrCorrupt or ErrUnsupported and say what is wrong.
+func decode(data []byte, want kind) (body []byte, sum string, err error) {
+	end := bytes.IndexByte(data[:min(len(data), maxHeader)], '\n')
+	if !bytes.HasPrefix(data, []byte(magic)) || end < 0 {
+		return nil, "", fmt.Errorf("%w: not a graphjob checkpoint object (no %q header)", ErrCorrupt, magic+"N")
+	}
+	fields := strings.Fields(string(data[:end]))
+	version, err := strconv.Atoi(strings.TrimPrefix(fields[0], magic))
+	if err != nil {
+		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, data[:end])
+	}
+	if version != formatVersion {
+		return nil, "", fmt.Errorf("%w: format v%d; this graphjob reads v%d: use the graphjob release that wrote the run", ErrUnsupported, version, formatVersion)
+	}
+	if len(fields) != 4 || !strings.HasPrefix(fields[3], "sha256:") {
+		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, data[:end])
+	}
+	if kind(fields[1]) != want {
+		return nil, "", fmt.Errorf("%w: a %s object where a %s object belongs", ErrCorrupt, fields[1], want)
+	}
+	size, err := strconv.Atoi(fields[2])
+	if err != nil || size < 0 {
+		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, data[:end])
+	}
+	body = data[end+1:]
+	if len(body) != size {
+		return nil, "", fmt.Errorf("%w: body is %d bytes, its header says %d: truncated or appended to", ErrCorrupt, len(body), size)
+	}
+	s := sha256.Sum256(body)
+	sum = hex.EncodeToString(s[:])
+	if want := strings.TrimPrefix(fields[3], "sha256:"); sum != want {
+		return nil, "", fmt.Errorf("%w: SHA-256 of the body is %s, its header says %s: the object was changed after it was written", ErrCorrupt, sum, want)
+	}
+	return body, sum, nil
+}

@@ -1,0 +1,280 @@
+package checkpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"sync"
+
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/graphjob/graphjob/graph"
+)
+
+// Snapshot is a run at a committed step: the step's record, the state to
+// resume from, and the pending writes of the superstep after it.
+type Snapshot struct {
+	Step       *Step
+	Checkpoint graph.Checkpoint
+	// Pending holds the updates of tasks of step Step.Step+1 that finished
+	// before the run stopped, in task order.
+	Pending []Write
+}
+
+// Run reads the run's record.
+func (s *Store) Run(ctx context.Context, id string) (*Run, error) {
+	if err := CheckRunID(id); err != nil {
+		return nil, err
+	}
+	r := new(Run)
+	if _, err := s.getRecord(ctx, id, -1, runKey(id), kindRun, r); err != nil {
+		return nil, err
+	}
+	if r.ID != id {
+		return nil, &ObjectError{Run: id, Step: -1, Key: runKey(id), Err: fmt.Errorf("%w: the record is of run %q", ErrCorrupt, r.ID)}
+	}
+	return r, nil
+}
+
+// Result reads the run's terminal result; ErrNotFound if it has none.
+func (s *Store) Result(ctx context.Context, run string) (*Result, error) {
+	if err := CheckRunID(run); err != nil {
+		return nil, err
+	}
+	r := new(Result)
+	if _, err := s.getRecord(ctx, run, -1, resultKey(run), kindResult, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Step reads the record of a committed step.
+func (s *Store) Step(ctx context.Context, run string, step int) (*Step, error) {
+	if err := CheckRunID(run); err != nil {
+		return nil, err
+	}
+	key := stepKey(run, step)
+	st := new(Step)
+	obj, err := s.getRecord(ctx, run, step, key, kindStep, st)
+	if err != nil {
+		return nil, err
+	}
+	st.Size, st.SHA256 = obj.size(), obj.sum
+	if err := checkStep(st, run, step); err != nil {
+		return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+	}
+	return st, nil
+}
+
+var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func checkStep(st *Step, run string, step int) error {
+	if st.Run != run || st.Step != step {
+		return fmt.Errorf("%w: the record is of run %q step %d", ErrCorrupt, st.Run, st.Step)
+	}
+	for ch, ref := range st.Channels {
+		if !sha256Hex.MatchString(ref.SHA256) || ref.Size < 0 {
+			return fmt.Errorf("%w: channel %q has a malformed reference", ErrCorrupt, ch)
+		}
+	}
+	return nil
+}
+
+// Load reads the run's state at a committed step, without pending writes.
+func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, error) {
+	st, err := s.Step(ctx, run, step)
+	if err != nil {
+		return nil, err
+	}
+	cp := graph.Checkpoint{Step: step, Values: make(map[string]any, len(st.Channels)), Versions: make(map[string]uint64, len(st.Channels)), Next: st.Next}
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+		sem      = make(chan struct{}, 8)
+	)
+	for ch, ref := range st.Channels {
+		cp.Versions[ch] = ref.Version
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			v, err := s.value(ctx, run, step, ch, ref)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				firstErr = cmpErr(firstErr, err)
+				return
+			}
+			cp.Values[ch] = v
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	return &Snapshot{Step: st, Checkpoint: cp}, nil
+}
+
+// cmpErr keeps the first error.
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
+}
+
+// value reads and checks one channel value.
+func (s *Store) value(ctx context.Context, run string, step int, ch string, ref ValueRef) (any, error) {
+	key := valueKey(run, ch, ref)
+	data, err := s.read(ctx, key)
+	if errors.Is(err, ErrNotFound) {
+		err = fmt.Errorf("%w: dangling reference: channel %q version %d is missing (deleted outside graphjob?)", ErrCorrupt, ch, ref.Version)
+	}
+	if err != nil {
+		return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+	}
+	body, sum, err := decode(data, kindValue)
+	if err == nil && (sum != ref.SHA256 || int64(len(body)) != ref.Size) {
+		err = fmt.Errorf("%w: holds sha256:%s (%d bytes), the step references sha256:%s (%d bytes)", ErrCorrupt, sum, len(body), ref.SHA256, ref.Size)
+	}
+	var v any
+	if err == nil {
+		err = unmarshal(body, &v)
+	}
+	if err != nil {
+		return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+	}
+	return v, nil
+}
+
+// Latest reads the run's last committed step and its pending writes.
+func (s *Store) Latest(ctx context.Context, run string) (*Snapshot, error) {
+	last, err := s.LastStep(ctx, run)
+	if err != nil {
+		return nil, err
+	}
+	snap, err := s.Load(ctx, run, last)
+	if err != nil {
+		return nil, err
+	}
+	if snap.Pending, err = s.Writes(ctx, run, last+1); err != nil {
+		return nil, err
+	}
+	next := snap.Checkpoint.Next
+	for _, w := range snap.Pending {
+		if w.Index >= len(next) || next[w.Index].Node != w.Task.Node {
+			return nil, &ObjectError{Run: run, Step: w.Step, Key: writeKey(run, w.Step, w.Index),
+				Err: fmt.Errorf("%w: a pending write of node %q for task %d, which step %d does not schedule", ErrCorrupt, w.Task.Node, w.Index, last)}
+		}
+	}
+	return snap, nil
+}
+
+// Writes reads the pending writes of a superstep, in task order.
+func (s *Store) Writes(ctx context.Context, run string, step int) ([]Write, error) {
+	if err := CheckRunID(run); err != nil {
+		return nil, err
+	}
+	prefix := writesPrefix(run, step)
+	objs, err := s.list(ctx, prefix, "")
+	if err != nil {
+		return nil, &ObjectError{Run: run, Step: step, Key: prefix, Err: err}
+	}
+	writes := make([]Write, 0, len(objs))
+	for _, o := range objs {
+		index, ok := parseNumber(o.Key, prefix)
+		if !ok {
+			return nil, &ObjectError{Run: run, Step: step, Key: o.Key, Err: fmt.Errorf("%w: not a pending write's name", ErrCorrupt)}
+		}
+		var w Write
+		if _, err := s.getRecord(ctx, run, step, o.Key, kindWrite, &w); err != nil {
+			return nil, err
+		}
+		if w.Step != step || w.Index != index {
+			return nil, &ObjectError{Run: run, Step: step, Key: o.Key, Err: fmt.Errorf("%w: the record is of step %d task %d", ErrCorrupt, w.Step, w.Index)}
+		}
+		writes = append(writes, w)
+	}
+	return writes, nil
+}
+
+// LastStep returns the number of the run's last committed step, or
+// ErrNotFound if it has none. Steps are a contiguous range (retention removes
+// the oldest), so it finds the first with one listing call and the last by
+// probing, in O(log n) requests rather than a listing of the whole history.
+func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
+	if err := CheckRunID(run); err != nil {
+		return 0, err
+	}
+	prefix := stepsPrefix(run)
+	first, err := s.first(ctx, prefix)
+	if err != nil {
+		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+	}
+	if first == nil {
+		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
+	}
+	lo, ok := parseNumber(first.Key, prefix)
+	if !ok {
+		return 0, &ObjectError{Run: run, Step: -1, Key: first.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
+	}
+	exists := func(step int) (bool, error) {
+		ok, err := s.exists(ctx, stepKey(run, step))
+		if err != nil {
+			return false, &ObjectError{Run: run, Step: step, Key: stepKey(run, step), Err: err}
+		}
+		return ok, nil
+	}
+	// lo exists; find hi that does not, doubling the distance.
+	var hi int
+	for d := 1; ; d *= 2 {
+		ok, err := exists(lo + d)
+		if err != nil {
+			return 0, err
+		}
+		if !ok {
+			hi = lo + d
+			break
+		}
+		lo += d
+	}
+	for hi-lo > 1 {
+		mid := lo + (hi-lo)/2
+		ok, err := exists(mid)
+		if err != nil {
+			return 0, err
+		}
+		if ok {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return lo, nil
+}
+
+// getRecord reads and checks a record, decoding it into v.
+func (s *Store) getRecord(ctx context.Context, run string, step int, key string, k kind, v any) (object, error) {
+	data, err := s.read(ctx, key)
+	if err != nil {
+		return object{}, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+	}
+	body, sum, err := decode(data, k)
+	if err == nil {
+		err = unmarshal(body, v)
+	}
+	if err != nil {
+		return object{}, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+	}
+	return object{header: data[:len(data)-len(body)], body: body, sum: sum}, nil
+}
+
+// unmarshal decodes JSON as channels hold it: integers as int64, other
+// numbers as float64. Field names match exactly.
+func unmarshal(body []byte, v any) error {
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, v); err != nil {
+		return fmt.Errorf("%w: malformed JSON: %w", ErrCorrupt, err)
+	}
+	return nil
+}

@@ -1,0 +1,150 @@
+package checkpoints
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Retained counts what Retain deleted.
+type Retained struct {
+	Steps, Values, Writes int
+}
+
+// Retain deletes the run's steps older than the last keep (keep ≥ 1; the
+// latest step is never deleted), the values only those steps referenced, and
+// the pending writes of committed steps. It is safe while the run is being
+// written: a value newer than the last committed step may be about to be
+// referenced and is kept. Steps are deleted oldest first, so an interrupted
+// Retain leaves a loadable run.
+func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, error) {
+	var done Retained
+	if keep < 1 {
+		return done, fmt.Errorf("run %s: retention must keep at least 1 step, not %d", run, keep)
+	}
+	last, err := s.LastStep(ctx, run)
+	if err != nil {
+		return done, err
+	}
+	first := max(0, last-keep+1)
+	kept := map[string]bool{}
+	newest := map[string]uint64{} // per channel, the version of the last step
+	for n := last; n >= first; n-- {
+		st, err := s.Step(ctx, run, n)
+		if errors.Is(err, ErrNotFound) {
+			break // already deleted by an earlier Retain
+		}
+		if err != nil {
+			return done, err
+		}
+		for ch, ref := range st.Channels {
+			kept[valueKey(run, ch, ref)] = true
+			if n == last {
+				newest[escapeChannel(ch)] = ref.Version
+			}
+		}
+	}
+	steps, err := s.list(ctx, stepsPrefix(run), "")
+	if err != nil {
+		return done, &ObjectError{Run: run, Step: -1, Key: stepsPrefix(run), Err: err}
+	}
+	for _, o := range steps {
+		if n, ok := parseNumber(o.Key, stepsPrefix(run)); ok && n < first {
+			if err := s.remove(ctx, o.Key); err != nil {
+				return done, &ObjectError{Run: run, Step: n, Key: o.Key, Err: err}
+			}
+			done.Steps++
+		}
+	}
+	values, err := s.list(ctx, valuesPrefix(run), "")
+	if err != nil {
+		return done, &ObjectError{Run: run, Step: -1, Key: valuesPrefix(run), Err: err}
+	}
+	for _, o := range values {
+		ch, version, ok := parseValueKey(o.Key, valuesPrefix(run))
+		if !ok || kept[o.Key] || version > newest[ch] {
+			continue
+		}
+		if err := s.remove(ctx, o.Key); err != nil {
+			return done, &ObjectError{Run: run, Step: -1, Key: o.Key, Err: err}
+		}
+		done.Values++
+	}
+	n, err := s.removeWrites(ctx, run, last)
+	done.Writes = n
+	return done, err
+}
+
+// removeWrites deletes the pending writes of steps up to last: a committed
+// step holds their updates.
+func (s *Store) removeWrites(ctx context.Context, run string, last int) (int, error) {
+	prefix := runPrefix(run) + "writes/"
+	objs, err := s.list(ctx, prefix, "")
+	if err != nil {
+		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+	}
+	removed := 0
+	for _, o := range objs {
+		step, _, _ := strings.Cut(strings.TrimPrefix(o.Key, prefix), "/")
+		if n, err := strconv.Atoi(step); err != nil || n > last {
+			continue
+		}
+		if err := s.remove(ctx, o.Key); err != nil {
+			return removed, &ObjectError{Run: run, Step: -1, Key: o.Key, Err: err}
+		}
+		removed++
+	}
+	return removed, nil
+}
+
+// parseValueKey splits a value's key into its escaped channel and version.
+func parseValueKey(key, prefix string) (string, uint64, bool) {
+	ch, rest, ok := strings.Cut(strings.TrimPrefix(key, prefix), "/")
+	if !ok {
+		return "", 0, false
+	}
+	v, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return "", 0, false
+	}
+	version, err := strconv.ParseUint(v, 10, 64)
+	return ch, version, err == nil
+}
+
+// Delete deletes everything the run stored. The steps go first, oldest
+// first, and the run record last, so an interrupted Delete never leaves an
+// older step looking like the latest. Do not delete a run that is running.
+func (s *Store) Delete(ctx context.Context, run string) error {
+	if err := CheckRunID(run); err != nil {
+		return err
+	}
+	objs, err := s.list(ctx, runPrefix(run), "")
+	if err != nil {
+		return &ObjectError{Run: run, Step: -1, Key: runPrefix(run), Err: err}
+	}
+	if len(objs) == 0 {
+		return &ObjectError{Run: run, Step: -1, Key: runPrefix(run), Err: fmt.Errorf("%w: no such run", ErrNotFound)}
+	}
+	rank := func(key string) int {
+		switch {
+		case strings.HasPrefix(key, stepsPrefix(run)):
+			return 0
+		case key == runKey(run):
+			return 2
+		}
+		return 1
+	}
+	for r := range 3 {
+		for _, o := range objs {
+			if rank(o.Key) != r {
+				continue
+			}
+			if err := s.remove(ctx, o.Key); err != nil {
+				return &ObjectError{Run: run, Step: -1, Key: o.Key, Err: err}
+			}
+		}
+	}
+	return nil
+}

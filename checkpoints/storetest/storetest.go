@@ -1,0 +1,417 @@
+package storetest
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"gocloud.dev/blob"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/graph"
+)
+
+// Backend is one empty store location.
+type Backend struct {
+	// Bucket is the raw bucket under the store, for the suite to damage
+	// objects the way an outside writer could.
+	Bucket *blob.Bucket
+	// Open opens a store over the backend; each call is another writer.
+	Open func(t *testing.T, opts checkpoints.Options) *checkpoints.Store
+	// URL, when set, opens the backend from other processes, with Env added
+	// to their environment.
+	URL string
+	Env []string
+	// Faults, when set, can break the network between the store and the
+	// backend.
+	Faults Faults
+}
+
+// Faults break the network path to a backend, once, for the next request
+// whose path contains match.
+type Faults interface {
+	// CutUpload closes the connection half-way through the request's body.
+	CutUpload(match string)
+	// DropResponse lets the request complete, then closes the connection
+	// before the response reaches the client: the outcome is unknown to it.
+	DropResponse(match string)
+}
+
+// Run runs the suite. newBackend returns a new, empty backend for each test.
+func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, b Backend)
+	}{
+		{"RunRecord", testRunRecord},
+		{"CommitAndLoad", testCommitAndLoad},
+		{"Deltas", testDeltas},
+		{"PendingWrites", testPendingWrites},
+		{"Result", testResult},
+		{"HistoryAndRuns", testHistoryAndRuns},
+		{"Retention", testRetention},
+		{"Delete", testDelete},
+		{"RaceGoroutines", testRaceGoroutines},
+		{"RaceProcesses", testRaceProcesses},
+		{"Damaged", testDamaged},
+		{"TooLarge", testTooLarge},
+		{"FailHalfWay", testFailHalfWay},
+		{"NetworkFaults", testNetworkFaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newBackend(t)) })
+	}
+}
+
+// fixedClock returns increasing times one second apart, for readable records.
+func fixedClock() func() time.Time {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	return func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(time.Second)
+		return now
+	}
+}
+
+func quickOpts() checkpoints.Options {
+	return checkpoints.Options{Backoff: time.Millisecond, Now: fixedClock()}
+}
+
+// chain commits steps 0..n of a run whose "count" channel changes every step
+// and whose "big" channel never does, and returns the records.
+func chain(t *testing.T, s *checkpoints.Store, run string, n int) []*checkpoints.Step {
+	t.Helper()
+	var steps []*checkpoints.Step
+	var parent *checkpoints.Step
+	for i := 0; i <= n; i++ {
+		st, err := s.Commit(t.Context(), run, parent, checkpointAt(i))
+		if err != nil {
+			t.Fatalf("commit step %d: %v", i, err)
+		}
+		steps, parent = append(steps, st), st
+	}
+	return steps
+}
+
+// checkpointAt is the state of the suite's run after step i.
+func checkpointAt(i int) graph.Checkpoint {
+	next := []graph.Task{{Node: "work"}, {Node: "fan", Item: int64(i), HasItem: true}}
+	return graph.Checkpoint{
+		Step: i,
+		Values: map[string]any{
+			"count":  int64(i),
+			"big":    strings.Repeat("x", 4096),
+			"ratio":  float64(i) + 0.5,
+			"items":  []any{int64(i), "two", true, nil},
+			"nested": map[string]any{"a": map[string]any{"b": []any{int64(1) << 60}}},
+			"odd/na me": "escaped",
+		},
+		Versions: map[string]uint64{"count": uint64(i + 1), "big": 1, "ratio": uint64(i + 1), "items": uint64(i + 1), "nested": 1, "odd/na me": 1},
+		Next:     next,
+	}
+}
+
+func testRunRecord(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	r := checkpoints.Run{ID: "run-1", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:00"},
+		Input: map[string]any{"step": int64(0), "list": []any{"a"}}, Origin: map[string]string{"job": "loop-x"}}
+	must(t, s.CreateRun(t.Context(), r))
+	got, err := s.Run(t.Context(), "run-1")
+	must(t, err)
+	r.Created = got.Created
+	if !reflect.DeepEqual(*got, r) {
+		t.Errorf("run record read back:\n got %#v\nwant %#v", *got, r)
+	}
+	// A retry of the same write is not a conflict; another record is.
+	must(t, s.CreateRun(t.Context(), r))
+	r.Input = map[string]any{"step": int64(1)}
+	wantErr(t, s.CreateRun(t.Context(), r), checkpoints.ErrExists)
+	_, err = s.Run(t.Context(), "run-2")
+	wantErr(t, err, checkpoints.ErrNotFound)
+	wantErr(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "../escape"}), nil)
+}
+
+func testCommitAndLoad(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	_, err := s.Latest(t.Context(), "run")
+	wantErr(t, err, checkpoints.ErrNotFound)
+	steps := chain(t, s, "run", 3)
+	for i := range 4 {
+		snap, err := s.Load(t.Context(), "run", i)
+		must(t, err)
+		if want := checkpointAt(i); !reflect.DeepEqual(snap.Checkpoint, want) {
+			t.Errorf("step %d read back:\n got %#v\nwant %#v", i, snap.Checkpoint, want)
+		}
+		if snap.Step.SHA256 != steps[i].SHA256 {
+			t.Errorf("step %d: hash %s, committed %s", i, snap.Step.SHA256, steps[i].SHA256)
+		}
+	}
+	last, err := s.LastStep(t.Context(), "run")
+	must(t, err)
+	latest, err := s.Latest(t.Context(), "run")
+	must(t, err)
+	if last != 3 || latest.Step.Step != 3 || len(latest.Pending) != 0 {
+		t.Errorf("latest: LastStep %d, Latest step %d with %d pending writes; want 3, 3, 0", last, latest.Step.Step, len(latest.Pending))
+	}
+	if got := latest.Step.Tasks; !reflect.DeepEqual(got, checkpointAt(2).Next) {
+		t.Errorf("step 3 ran %v, want step 2's next tasks", got)
+	}
+	// A step must continue its parent.
+	_, err = s.Commit(t.Context(), "run", steps[1], checkpointAt(3))
+	wantErr(t, err, nil)
+	_, err = s.Commit(t.Context(), "run", nil, checkpointAt(4))
+	wantErr(t, err, nil)
+}
+
+func testDeltas(t *testing.T, b Backend) {
+	var mu sync.Mutex
+	written := map[string]int64{}
+	opts := quickOpts()
+	opts.BeforeWrite = func(key string, size int64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		written[key] += size
+		return nil
+	}
+	s := b.Open(t, opts)
+	steps := chain(t, s, "run", 5)
+	for _, st := range steps[1:] {
+		// count, ratio and items change each step; big, nested and the odd one never do.
+		if st.Written > 1024 || st.Written == 0 {
+			t.Errorf("step %d wrote %d bytes of values, want the three small changed channels only", st.Step, st.Written)
+		}
+		if st.Channels["big"] != steps[0].Channels["big"] {
+			t.Errorf("step %d: big is %+v, want step 0's %+v", st.Step, st.Channels["big"], steps[0].Channels["big"])
+		}
+	}
+	bigWrites := 0
+	for key := range written {
+		if strings.Contains(key, "/values/big/") {
+			bigWrites++
+		}
+	}
+	if bigWrites != 1 {
+		t.Errorf("the unchanged channel was written %d times, want once", bigWrites)
+	}
+}
+
+func testPendingWrites(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	chain(t, s, "run", 2)
+	w1 := checkpoints.Write{Step: 3, Index: 1, Task: graph.Task{Node: "fan", Item: int64(2), HasItem: true}, Update: graph.Update{"count": int64(7)}}
+	w0 := checkpoints.Write{Step: 3, Index: 0, Task: graph.Task{Node: "work"}, Update: graph.Update{"items": []any{"x"}}}
+	must(t, s.PutWrite(t.Context(), "run", w1))
+	must(t, s.PutWrite(t.Context(), "run", w0))
+	snap, err := s.Latest(t.Context(), "run")
+	must(t, err)
+	if len(snap.Pending) != 2 || snap.Pending[0].Index != 0 || snap.Pending[1].Index != 1 ||
+		!reflect.DeepEqual(snap.Pending[1].Update, w1.Update) || !reflect.DeepEqual(snap.Pending[1].Task, w1.Task) {
+		t.Fatalf("pending writes read back: %+v", snap.Pending)
+	}
+	// The same write again (a retry) passes; another update for the task is fenced.
+	must(t, s.PutWrite(t.Context(), "run", snap.Pending[0]))
+	w0.Update = graph.Update{"items": []any{"y"}}
+	wantErr(t, s.PutWrite(t.Context(), "run", w0), checkpoints.ErrExists)
+	// A write for a task the step does not schedule is not trusted.
+	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 3, Index: 5, Task: graph.Task{Node: "work"}}))
+	_, err = s.Latest(t.Context(), "run")
+	wantErr(t, err, checkpoints.ErrCorrupt)
+}
+
+func testResult(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	chain(t, s, "run", 1)
+	_, err := s.Result(t.Context(), "run")
+	wantErr(t, err, checkpoints.ErrNotFound)
+	res := checkpoints.Result{Status: checkpoints.Failed, Step: 1, Error: `node "work" failed`}
+	must(t, s.PutResult(t.Context(), "run", res))
+	got, err := s.Result(t.Context(), "run")
+	must(t, err)
+	res.Time = got.Time
+	if *got != res {
+		t.Errorf("result read back %+v, want %+v", *got, res)
+	}
+	must(t, s.PutResult(t.Context(), "run", res))
+	wantErr(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: checkpoints.Succeeded, Step: 1}), checkpoints.ErrExists)
+	wantErr(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: "maybe"}), nil)
+}
+
+func testHistoryAndRuns(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "a", Graph: checkpoints.GraphRef{Name: "loop"}}))
+	steps := chain(t, s, "a", 4)
+	must(t, s.PutResult(t.Context(), "a", checkpoints.Result{Status: checkpoints.Succeeded, Step: 4}))
+	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "b", Graph: checkpoints.GraphRef{Name: "fanout"}}))
+	hist, err := s.History(t.Context(), "a")
+	must(t, err)
+	if len(hist) != 5 {
+		t.Fatalf("history has %d steps, want 5", len(hist))
+	}
+	for i, st := range hist {
+		if st.Step != i || st.SHA256 != steps[i].SHA256 || st.Bytes() <= 0 || st.Time.IsZero() {
+			t.Errorf("history[%d] = step %d, hash %s, %d bytes, time %v", i, st.Step, st.SHA256, st.Bytes(), st.Time)
+		}
+	}
+	runs, err := s.Runs(t.Context())
+	must(t, err)
+	want := []checkpoints.RunInfo{
+		{ID: "a", Graph: "loop", Step: 4, Status: "succeeded"},
+		{ID: "b", Graph: "fanout", Step: -1, Status: "running"},
+	}
+	for i := range runs {
+		runs[i].Created = time.Time{}
+	}
+	if !reflect.DeepEqual(runs, want) {
+		t.Errorf("runs:\n got %+v\nwant %+v", runs, want)
+	}
+}
+
+func testRetention(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	chain(t, s, "run", 9)
+	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 5, Index: 0, Task: graph.Task{Node: "work"}}))
+	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 10, Index: 0, Task: graph.Task{Node: "work"}}))
+	_, err := s.Retain(t.Context(), "run", 0)
+	wantErr(t, err, nil)
+	got, err := s.Retain(t.Context(), "run", 3)
+	must(t, err)
+	// Steps 0-6 go; count, ratio and items had a value per step, so 3×7 values go.
+	if want := (checkpoints.Retained{Steps: 7, Values: 21, Writes: 1}); got != want {
+		t.Errorf("Retain = %+v, want %+v", got, want)
+	}
+	for i := range 10 {
+		_, err := s.Load(t.Context(), "run", i)
+		if i < 7 {
+			wantErr(t, err, checkpoints.ErrNotFound)
+		} else {
+			must(t, err)
+		}
+	}
+	snap, err := s.Latest(t.Context(), "run")
+	must(t, err)
+	if snap.Step.Step != 9 || !reflect.DeepEqual(snap.Checkpoint, checkpointAt(9)) || len(snap.Pending) != 1 {
+		t.Errorf("after retention the latest is step %d with %d pending writes", snap.Step.Step, len(snap.Pending))
+	}
+	hist, err := s.History(t.Context(), "run")
+	must(t, err)
+	if len(hist) != 3 {
+		t.Errorf("history after retention has %d steps, want 3", len(hist))
+	}
+	again, err := s.Retain(t.Context(), "run", 3)
+	must(t, err)
+	if again != (checkpoints.Retained{}) {
+		t.Errorf("a second Retain deleted %+v, want nothing", again)
+	}
+	// The run goes on after retention.
+	_, err = s.Commit(t.Context(), "run", snap.Step, checkpointAt(10))
+	must(t, err)
+}
+
+func testDelete(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "gone"}))
+	chain(t, s, "gone", 2)
+	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "kept"}))
+	must(t, s.Delete(t.Context(), "gone"))
+	_, err := s.Run(t.Context(), "gone")
+	wantErr(t, err, checkpoints.ErrNotFound)
+	_, err = s.Latest(t.Context(), "gone")
+	wantErr(t, err, checkpoints.ErrNotFound)
+	wantErr(t, s.Delete(t.Context(), "gone"), checkpoints.ErrNotFound)
+	runs, err := s.Runs(t.Context())
+	must(t, err)
+	if len(runs) != 1 || runs[0].ID != "kept" {
+		t.Errorf("runs after delete: %+v", runs)
+	}
+}
+
+// racer's step 1: the same step as every other racer, with its own value.
+func racerCheckpoint(writer string) graph.Checkpoint {
+	cp := checkpointAt(1)
+	cp.Values["count"] = writer
+	return cp
+}
+
+func testRaceGoroutines(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	parent := chain(t, s, "run", 0)[0]
+	const n = 8
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		w := b.Open(t, quickOpts())
+		wg.Go(func() {
+			<-start
+			_, errs[i] = w.Commit(t.Context(), "run", parent, racerCheckpoint(fmt.Sprint("writer-", i)))
+		})
+	}
+	close(start)
+	wg.Wait()
+	outcomes := make([]string, n)
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			outcomes[i] = "won"
+		case errors.Is(err, checkpoints.ErrExists):
+			outcomes[i] = "fenced"
+		default:
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	checkOneWinner(t, s, outcomes)
+}
+
+// checkOneWinner checks that exactly one writer won and that step 1 holds its
+// value.
+func checkOneWinner(t *testing.T, s *checkpoints.Store, outcomes []string) {
+	t.Helper()
+	winner := -1
+	for i, o := range outcomes {
+		if o == "won" {
+			if winner >= 0 {
+				t.Fatalf("writers %d and %d both committed step 1: %v", winner, i, outcomes)
+			}
+			winner = i
+		} else if o != "fenced" {
+			t.Fatalf("writer %d: %s", i, o)
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no writer committed step 1: %v", outcomes)
+	}
+	snap, err := s.Latest(t.Context(), "run")
+	must(t, err)
+	if got, want := snap.Checkpoint.Values["count"], fmt.Sprint("writer-", winner); snap.Step.Step != 1 || got != want {
+		t.Errorf("step %d holds count %v, want the winner's %q", snap.Step.Step, got, want)
+	}
+	hist, err := s.History(t.Context(), "run")
+	must(t, err)
+	if len(hist) != 2 {
+		t.Errorf("history has %d steps, want 2", len(hist))
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// wantErr fails unless err wraps target (any error, for a nil target).
+func wantErr(t *testing.T, err, target error) {
+	t.Helper()
+	switch {
+	case err == nil:
+		t.Fatalf("no error, want %v", target)
+	case target != nil && !errors.Is(err, target):
+		t.Fatalf("error %q, want one that is %q", err, target)
+	}
+}
