@@ -266,23 +266,27 @@ func testNetworkFaults(t *testing.T, b Backend) {
 	steps := chain(t, s, "run", 1)
 
 	// An upload cut half-way: the object is not created, the retry creates it.
-	b.Faults.CutUpload("/steps/000000000002")
+	b.Faults.CutUpload("/steps/000000000002", 1)
 	st2, err := s.Commit(t.Context(), "run", steps[1], checkpointAt(2))
 	must(t, err)
 
 	// A response lost after the object was created: the retry finds its own
 	// bytes and succeeds, not fenced.
-	b.Faults.DropResponse("/steps/000000000003")
+	b.Faults.DropResponse("/steps/000000000003", 1)
 	st3, err := s.Commit(t.Context(), "run", st2, checkpointAt(3))
 	must(t, err)
+	if n := b.Faults.Armed(); n != 0 {
+		t.Fatalf("%d breakages were armed and not done: the commits did not go through the network path broken", n)
+	}
 
 	// Every try cut: the commit fails, step 3 stays the latest, intact.
 	opts := quickOpts()
 	opts.Attempts = 1
 	once := b.Open(t, opts)
-	b.Faults.CutUpload("/steps/000000000004")
+	b.Faults.CutUpload("/steps/000000000004", 100) // every try, the S3 client's own retries too
 	_, err = once.Commit(t.Context(), "run", st3, checkpointAt(4))
 	wantErr(t, err, nil)
+	t.Logf("a commit whose every upload is cut: %v", err)
 	snap, err := s.Latest(t.Context(), "run")
 	must(t, err)
 	if snap.Step.Step != 3 || !reflect.DeepEqual(snap.Checkpoint, checkpointAt(3)) {

@@ -31,14 +31,16 @@ type Backend struct {
 	Faults Faults
 }
 
-// Faults break the network path to a backend, once, for the next request
+// Faults break the network path to a backend for the next times uploads
 // whose path contains match.
 type Faults interface {
-	// CutUpload closes the connection half-way through the request's body.
-	CutUpload(match string)
-	// DropResponse lets the request complete, then closes the connection
+	// CutUpload closes the connection half-way through the upload.
+	CutUpload(match string, times int)
+	// DropResponse lets the upload complete, then closes the connection
 	// before the response reaches the client: the outcome is unknown to it.
-	DropResponse(match string)
+	DropResponse(match string, times int)
+	// Armed returns how many breakages are armed and not yet done.
+	Armed() int
 }
 
 // Run runs the suite. newBackend returns a new, empty backend for each test.
@@ -105,11 +107,11 @@ func checkpointAt(i int) graph.Checkpoint {
 	return graph.Checkpoint{
 		Step: i,
 		Values: map[string]any{
-			"count":  int64(i),
-			"big":    strings.Repeat("x", 4096),
-			"ratio":  float64(i) + 0.5,
-			"items":  []any{int64(i), "two", true, nil},
-			"nested": map[string]any{"a": map[string]any{"b": []any{int64(1) << 60}}},
+			"count":     int64(i),
+			"big":       strings.Repeat("x", 4096),
+			"ratio":     float64(i) + 0.5,
+			"items":     []any{int64(i), "two", true, nil},
+			"nested":    map[string]any{"a": map[string]any{"b": []any{int64(1) << 60}}},
 			"odd/na me": "escaped",
 		},
 		Versions: map[string]uint64{"count": uint64(i + 1), "big": 1, "ratio": uint64(i + 1), "items": uint64(i + 1), "nested": 1, "odd/na me": 1},
