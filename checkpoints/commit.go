@@ -3,8 +3,10 @@ package checkpoints
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/graphjob/graphjob/graph"
 )
@@ -41,13 +43,28 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	case parent != nil:
 		st.Parent, st.Tasks = parent.SHA256, parent.Next
 	}
-	for _, ch := range sortedKeys(cp.Values) {
-		ref, written, err := s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
-		if err != nil {
-			return nil, err
-		}
-		st.Channels[ch] = ref
-		st.Written += written
+	// The values are written concurrently; the step's record, which makes
+	// them part of the history, only after all of them.
+	chans := sortedKeys(cp.Values)
+	refs := make([]ValueRef, len(chans))
+	sizes := make([]int64, len(chans))
+	errs := make([]error, len(chans))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for i, ch := range chans {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			refs[i], sizes[i], errs[i] = s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for i, ch := range chans {
+		st.Channels[ch] = refs[i]
+		st.Written += sizes[i]
 	}
 	obj, err := s.putRecord(ctx, run, cp.Step, stepKey(run, cp.Step), kindStep, st)
 	if err != nil {

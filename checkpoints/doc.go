@@ -17,6 +17,7 @@
 //	runs/<run>/writes/<step>/<task>              pending writes of tasks finished inside an unfinished step
 //	runs/<run>/values/<channel>/<version>-<hash> channel values, referenced by steps
 //	runs/<run>/result                            the terminal result
+//	runs/<run>/floor/<step>                      the first step retention kept
 //
 // The package does not run graphs, decide what a lost race means for a run, or
 // log; the runner does.

@@ -29,6 +29,7 @@ const (
 	kindValue  kind = "value"
 	kindWrite  kind = "write"
 	kindResult kind = "result"
+	kindFloor  kind = "floor"
 )
 
 // object is an encoded object: its header, its body and the body's hash.
@@ -54,38 +55,37 @@ func (o object) equal(data []byte) bool {
 }
 
 // decode checks an object of kind want and returns its body and the body's
-// hash. Errors wrap ErrCorrupt or ErrUnsupported and say what is wrong.
+// hash. Only the exact header encode writes is accepted. Errors wrap
+// ErrCorrupt or ErrUnsupported and say what is wrong.
 func decode(data []byte, want kind) (body []byte, sum string, err error) {
 	end := bytes.IndexByte(data[:min(len(data), maxHeader)], '\n')
 	if !bytes.HasPrefix(data, []byte(magic)) || end < 0 {
 		return nil, "", fmt.Errorf("%w: not a graphjob checkpoint object (no %q header)", ErrCorrupt, magic+"N")
 	}
-	fields := strings.Fields(string(data[:end]))
+	header := string(data[:end])
+	fields := strings.Split(header, " ")
 	version, err := strconv.Atoi(strings.TrimPrefix(fields[0], magic))
 	if err != nil {
-		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, data[:end])
+		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, header)
 	}
 	if version != formatVersion {
 		return nil, "", fmt.Errorf("%w: format v%d; this graphjob reads v%d: use the graphjob release that wrote the run", ErrUnsupported, version, formatVersion)
 	}
-	if len(fields) != 4 || !strings.HasPrefix(fields[3], "sha256:") {
-		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, data[:end])
-	}
-	if kind(fields[1]) != want {
-		return nil, "", fmt.Errorf("%w: a %s object where a %s object belongs", ErrCorrupt, fields[1], want)
-	}
-	size, err := strconv.Atoi(fields[2])
-	if err != nil || size < 0 {
-		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, data[:end])
-	}
 	body = data[end+1:]
-	if len(body) != size {
-		return nil, "", fmt.Errorf("%w: body is %d bytes, its header says %d: truncated or appended to", ErrCorrupt, len(body), size)
+	obj := encode(want, body)
+	if bytes.Equal(obj.header, data[:end+1]) {
+		return body, obj.sum, nil
 	}
-	s := sha256.Sum256(body)
-	sum = hex.EncodeToString(s[:])
-	if want := strings.TrimPrefix(fields[3], "sha256:"); sum != want {
-		return nil, "", fmt.Errorf("%w: SHA-256 of the body is %s, its header says %s: the object was changed after it was written", ErrCorrupt, sum, want)
+	// Say what differs.
+	switch {
+	case len(fields) != 4 || !strings.HasPrefix(fields[3], "sha256:"):
+		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, header)
+	case kind(fields[1]) != want:
+		return nil, "", fmt.Errorf("%w: a %q object where a %s object belongs", ErrCorrupt, fields[1], want)
+	case fields[2] != strconv.Itoa(len(body)):
+		return nil, "", fmt.Errorf("%w: body is %d bytes, its header says %q: truncated or appended to", ErrCorrupt, len(body), fields[2])
+	case fields[3] != "sha256:"+obj.sum:
+		return nil, "", fmt.Errorf("%w: SHA-256 of the body is %s, its header says %s: the object was changed after it was written", ErrCorrupt, obj.sum, strings.TrimPrefix(fields[3], "sha256:"))
 	}
-	return body, sum, nil
+	return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, header)
 }

@@ -200,24 +200,13 @@ func (s *Store) Writes(ctx context.Context, run string, step int) ([]Write, erro
 }
 
 // LastStep returns the number of the run's last committed step, or
-// ErrNotFound if it has none. Steps are a contiguous range (retention removes
-// the oldest), so it finds the first with one listing call and the last by
-// probing, in O(log n) requests rather than a listing of the whole history.
+// ErrNotFound if it has none. Steps are a contiguous range, so it finds the
+// last by probing from the first, in O(log n) requests rather than a listing
+// of the whole history. The first is step 0, or after retention the step its
+// floor marker names.
 func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
 	if err := CheckRunID(run); err != nil {
 		return 0, err
-	}
-	prefix := stepsPrefix(run)
-	first, err := s.first(ctx, prefix)
-	if err != nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
-	}
-	if first == nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
-	}
-	lo, ok := parseNumber(first.Key, prefix)
-	if !ok {
-		return 0, &ObjectError{Run: run, Step: -1, Key: first.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
 	}
 	exists := func(step int) (bool, error) {
 		ok, err := s.exists(ctx, stepKey(run, step))
@@ -225,6 +214,10 @@ func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
 			return false, &ObjectError{Run: run, Step: step, Key: stepKey(run, step), Err: err}
 		}
 		return ok, nil
+	}
+	lo, err := s.firstStep(ctx, run, exists)
+	if err != nil {
+		return 0, err
 	}
 	// lo exists; find hi that does not, doubling the distance.
 	var hi int
@@ -252,6 +245,39 @@ func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
 		}
 	}
 	return lo, nil
+}
+
+// firstStep returns the run's first step: 0, else the newest floor Retain
+// left, else (a Retain is deleting the steps below its floor) the first step
+// listed.
+func (s *Store) firstStep(ctx context.Context, run string, exists func(int) (bool, error)) (int, error) {
+	if ok, err := exists(0); ok || err != nil {
+		return 0, err
+	}
+	floors, err := s.list(ctx, floorsPrefix(run), "")
+	if err != nil {
+		return 0, &ObjectError{Run: run, Step: -1, Key: floorsPrefix(run), Err: err}
+	}
+	for i := len(floors) - 1; i >= 0; i-- {
+		if n, ok := parseNumber(floors[i].Key, floorsPrefix(run)); ok {
+			if ok, err := exists(n); ok || err != nil {
+				return n, err
+			}
+		}
+	}
+	prefix := stepsPrefix(run)
+	first, err := s.first(ctx, prefix)
+	if err != nil {
+		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+	}
+	if first == nil {
+		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
+	}
+	n, ok := parseNumber(first.Key, prefix)
+	if !ok {
+		return 0, &ObjectError{Run: run, Step: -1, Key: first.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
+	}
+	return n, nil
 }
 
 // getRecord reads and checks a record, decoding it into v.

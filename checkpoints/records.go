@@ -123,6 +123,10 @@ func writeKey(run string, step, index int) string {
 	return fmt.Sprintf("%s%06d", writesPrefix(run, step), index)
 }
 func valuesPrefix(run string) string { return runPrefix(run) + "values/" }
+func floorsPrefix(run string) string { return runPrefix(run) + "floor/" }
+func floorKey(run string, step int) string {
+	return fmt.Sprintf("%s%012d", floorsPrefix(run), step)
+}
 func valueKey(run, channel string, ref ValueRef) string {
 	return fmt.Sprintf("%s%s/%012d-%s", valuesPrefix(run), escapeChannel(channel), ref.Version, ref.SHA256)
 }
@@ -150,25 +154,4 @@ func escapeChannel(name string) string {
 		}
 	}
 	return b.String()
-}
-
-// unescapeChannel reverses escapeChannel.
-func unescapeChannel(seg string) (string, bool) {
-	var b strings.Builder
-	for i := 0; i < len(seg); i++ {
-		if seg[i] != '~' {
-			b.WriteByte(seg[i])
-			continue
-		}
-		if i+2 >= len(seg) {
-			return "", false
-		}
-		n, err := strconv.ParseUint(seg[i+1:i+3], 16, 8)
-		if err != nil {
-			return "", false
-		}
-		b.WriteByte(byte(n))
-		i += 2
-	}
-	return b.String(), true
 }

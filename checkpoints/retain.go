@@ -46,6 +46,15 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 			}
 		}
 	}
+	// The floor marker lets LastStep start from the first kept step without
+	// listing the history; it is written before any step goes.
+	if first > 0 {
+		if _, err := s.putRecord(ctx, run, first, floorKey(run, first), kindFloor, struct {
+			Step int `json:"step"`
+		}{first}); err != nil {
+			return done, err
+		}
+	}
 	steps, err := s.list(ctx, stepsPrefix(run), "")
 	if err != nil {
 		return done, &ObjectError{Run: run, Step: -1, Key: stepsPrefix(run), Err: err}
@@ -74,7 +83,26 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 	}
 	n, err := s.removeWrites(ctx, run, last)
 	done.Writes = n
-	return done, err
+	if err != nil {
+		return done, err
+	}
+	return done, s.removeOldFloors(ctx, run, first)
+}
+
+// removeOldFloors deletes the floor markers below first.
+func (s *Store) removeOldFloors(ctx context.Context, run string, first int) error {
+	floors, err := s.list(ctx, floorsPrefix(run), "")
+	if err != nil {
+		return &ObjectError{Run: run, Step: -1, Key: floorsPrefix(run), Err: err}
+	}
+	for _, o := range floors {
+		if n, ok := parseNumber(o.Key, floorsPrefix(run)); ok && n < first {
+			if err := s.remove(ctx, o.Key); err != nil {
+				return &ObjectError{Run: run, Step: -1, Key: o.Key, Err: err}
+			}
+		}
+	}
+	return nil
 }
 
 // removeWrites deletes the pending writes of steps up to last: a committed

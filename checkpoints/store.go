@@ -230,7 +230,7 @@ func (s *Store) list(ctx context.Context, prefix, delimiter string) ([]*blob.Lis
 		it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: delimiter})
 		for {
 			o, err := it.Next(ctx)
-			if err == io.EOF {
+			if errors.Is(err, io.EOF) {
 				return objs, nil
 			}
 			if err != nil {

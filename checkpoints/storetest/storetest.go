@@ -417,3 +417,23 @@ func wantErr(t *testing.T, err, target error) {
 		t.Fatalf("error %q, want one that is %q", err, target)
 	}
 }
+
+// BenchmarkCommit measures the commit of one step of a 1 KiB state whose
+// channels all change, on the given store.
+func BenchmarkCommit(b *testing.B, s *checkpoints.Store) {
+	note := strings.Repeat("n", 900)
+	cp := func(i int) graph.Checkpoint {
+		return graph.Checkpoint{Step: i, Values: map[string]any{"count": int64(i), "note": fmt.Sprint(note, i)},
+			Versions: map[string]uint64{"count": uint64(i + 1), "note": uint64(i + 1)}, Next: []graph.Task{{Node: "work"}}}
+	}
+	parent, err := s.Commit(b.Context(), "bench", nil, cp(0))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		if parent, err = s.Commit(b.Context(), "bench", parent, cp(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -87,7 +87,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format on stderr: auto (console on a terminal, JSON otherwise), json or console")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g))
+	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g), newCheckpointsCmd(g), newRunsCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -50,7 +50,9 @@ func (p *Proxy) Close() { p.srv.Close() }
 
 // CutUpload arms the proxy, for the next times PUT requests whose path
 // contains match, to forward half of the body, then close both connections.
-func (p *Proxy) CutUpload(match string, times int) { p.arm(fault{match: match, times: times, cut: true}) }
+func (p *Proxy) CutUpload(match string, times int) {
+	p.arm(fault{match: match, times: times, cut: true})
+}
 
 // DropResponse arms the proxy, for the next times PUT requests whose path
 // contains match, to forward the request whole, then close the client's

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+	// The store drivers graphjob opens URLs of.
+	_ "gocloud.dev/blob/azureblob"
+	_ "gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob"
+	_ "gocloud.dev/blob/memblob"
+	_ "gocloud.dev/blob/s3blob"
+
+	"github.com/graphjob/graphjob/checkpoints"
+)
+
+// storeFlags select and tune the checkpoint store.
+type storeFlags struct {
+	url           string
+	maxObjectSize int64
+}
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.url, "store", defaultStore, "checkpoint store URL: file://DIR, s3://BUCKET?region=R, gs://BUCKET, azblob://CONTAINER, with &prefix=P/ to share a bucket")
+	fl.Int64Var(&f.maxObjectSize, "max-object-size", 256<<20, "refuse to read stored objects larger than this many bytes")
+}
+
+func (f *storeFlags) open(ctx context.Context) (*checkpoints.Store, error) {
+	s, err := checkpoints.Open(ctx, f.url, checkpoints.Options{MaxObjectSize: f.maxObjectSize})
+	if err != nil {
+		return nil, usagef("--store: %w", err)
+	}
+	return s, nil
+}
+
+// outputFlag is -o: a table for people, or JSON for programs.
+type outputFlag struct{ format string }
+
+func (o *outputFlag) register(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.format, "output", "o", "table", "output format: table or json")
+}
+
+func (o *outputFlag) check() error {
+	if o.format != "table" && o.format != "json" {
+		return usagef("--output %q: use table or json", o.format)
+	}
+	return nil
+}
+
+// print writes v as indented JSON, or the table that rows gives.
+func (o *outputFlag) print(w io.Writer, v any, header string, rows func(w io.Writer)) error {
+	if o.format == "json" {
+		return printJSON(w, v)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
