@@ -8,6 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	// file:// stores read, list and delete through fileblob.
+	_ "gocloud.dev/blob/fileblob"
 )
 
 // fileCreator writes the objects of a file:// store create-only across

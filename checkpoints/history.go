@@ -21,6 +21,9 @@ func (s *Store) History(ctx context.Context, run string) ([]*Step, error) {
 	if err != nil {
 		return nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
 	}
+	if len(objs) == 0 {
+		return nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
+	}
 	steps := make([]*Step, len(objs))
 	errs := make([]error, len(objs))
 	var wg sync.WaitGroup

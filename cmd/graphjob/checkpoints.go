@@ -168,7 +168,11 @@ func newRunsListCmd(g *globals) *cobra.Command {
 					if r.Step >= 0 {
 						step = fmt.Sprint(r.Step)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Graph, r.Status, step, r.Created.Local().Format(time.DateTime))
+					created := "-"
+					if !r.Created.IsZero() {
+						created = r.Created.Local().Format(time.DateTime)
+					}
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Graph, r.Status, step, created)
 				}
 			})
 		},

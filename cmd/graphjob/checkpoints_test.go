@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/graph"
+)
+
+// storeWithRun writes a run of three steps into a new file store and returns
+// the store's URL and directory.
+func storeWithRun(t *testing.T) (string, string) {
+	t.Helper()
+	dir := t.TempDir()
+	url := "file://" + dir
+	s, err := checkpoints.Open(t.Context(), url, checkpoints.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.CreateRun(t.Context(), checkpoints.Run{ID: "r1", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:00"}}); err != nil {
+		t.Fatal(err)
+	}
+	var parent *checkpoints.Step
+	for i := range 3 {
+		cp := graph.Checkpoint{Step: i, Values: map[string]any{"step": int64(i), "done": i == 2},
+			Versions: map[string]uint64{"step": uint64(i + 1), "done": 1 + uint64(i/2)}, Next: []graph.Task{{Node: "work"}}}
+		if i == 2 {
+			cp.Next = nil
+		}
+		if parent, err = s.Commit(t.Context(), "r1", parent, cp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.PutResult(t.Context(), "r1", checkpoints.Result{Status: checkpoints.Succeeded, Step: 2}); err != nil {
+		t.Fatal(err)
+	}
+	return url, dir
+}
+
+func TestCheckpointCommands(t *testing.T) {
+	url, dir := storeWithRun(t)
+	tests := []struct {
+		desc      string
+		args      []string
+		code      int
+		stdout    string // exact, when set
+		stdoutHas string
+		stderrHas string
+	}{
+		{"runs list", []string{"runs", "list", "--store", url}, 0, "", "r1   loop   succeeded  2", ""},
+		{"checkpoints list", []string{"checkpoints", "list", "r1", "--store", url}, 0, "", "STEP  TIME", ""},
+		{"checkpoints show", []string{"checkpoints", "show", "r1", "--store", url}, 0, "{\n  \"done\": true,\n  \"step\": 2\n}\n", "", ""},
+		{"checkpoints show --step", []string{"checkpoints", "show", "r1", "--step", "1", "--store", url}, 0, "{\n  \"done\": false,\n  \"step\": 1\n}\n", "", ""},
+		{"a step not committed", []string{"checkpoints", "show", "r1", "--step", "7", "--store", url}, 1, "", "", "runs/r1/steps/000000000007: not found"},
+		{"a run not there", []string{"checkpoints", "list", "nope", "--store", url}, 1, "", "", "run nope: object runs/nope/steps/: not found: no committed step"},
+		{"a bad -o", []string{"runs", "list", "--store", url, "-o", "yaml"}, 2, "", "", "--output \"yaml\": use table or json"},
+		{"a bad run ID", []string{"checkpoints", "show", "../x", "--store", url}, 1, "", "", "run ID \"../x\""},
+		{"a bad store", []string{"runs", "list", "--store", "nosuch://x"}, 2, "", "", "--store"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			code, stdout, stderr := cli(t, t.Context(), tt.args...)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr:\n%s", code, tt.code, stderr)
+			}
+			if tt.stdout != "" && stdout != tt.stdout {
+				t.Errorf("stdout:\n%s\nwant:\n%s", stdout, tt.stdout)
+			}
+			if !strings.Contains(stdout, tt.stdoutHas) {
+				t.Errorf("stdout does not have %q:\n%s", tt.stdoutHas, stdout)
+			}
+			if !strings.Contains(stderr, tt.stderrHas) {
+				t.Errorf("stderr does not have %q:\n%s", tt.stderrHas, stderr)
+			}
+		})
+	}
+
+	t.Run("json", func(t *testing.T) {
+		code, stdout, stderr := cli(t, t.Context(), "checkpoints", "list", "r1", "--store", url, "-o", "json")
+		var rows []struct {
+			Step  int          `json:"step"`
+			Tasks []graph.Task `json:"tasks"`
+			Bytes int64        `json:"bytes"`
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &rows) != nil || len(rows) != 3 || rows[2].Step != 2 || len(rows[1].Tasks) != 1 || rows[1].Bytes <= 0 {
+			t.Fatalf("exit %d, stdout %s, stderr %s", code, stdout, stderr)
+		}
+		code, stdout, _ = cli(t, t.Context(), "runs", "list", "--store", url, "-o", "json")
+		var runs []checkpoints.RunInfo
+		if code != 0 || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 1 || runs[0].Status != "succeeded" {
+			t.Fatalf("runs list -o json: exit %d, %s", code, stdout)
+		}
+	})
+
+	t.Run("a flipped byte is reported, not shown", func(t *testing.T) {
+		path := filepath.Join(dir, "runs/r1/steps/000000000002")
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data[len(data)-3] ^= 1
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := cli(t, t.Context(), "checkpoints", "show", "r1", "--store", url)
+		if code != 1 || stdout != "" || !strings.Contains(stderr, "runs/r1/steps/000000000002: corrupt: SHA-256") {
+			t.Fatalf("exit %d, stdout %q, stderr %s", code, stdout, stderr)
+		}
+	})
+}
