@@ -611,3 +611,72 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestPendingWritesAreNotRunAgain fails one of three parallel tasks: the two
+// that finished report their updates through WithTaskDone, and a resume given
+// them with WithPending runs only the third.
+func TestPendingWritesAreNotRunAgain(t *testing.T) {
+	type state struct {
+		Log []string `json:"log" reducer:"append"`
+	}
+	var calls sync.Map // node -> *atomic.Int32
+	var failC atomic.Bool
+	failC.Store(true)
+	var others sync.WaitGroup // c fails only once a and b have finished
+	others.Add(2)
+	node := func(name string) graph.NodeFunc[state] {
+		return func(context.Context, state) (graph.Update, error) {
+			c, _ := calls.LoadOrStore(name, new(atomic.Int32))
+			c.(*atomic.Int32).Add(1)
+			if name == "c" && failC.Load() {
+				others.Wait()
+				return nil, graph.Permanent(errors.New("c failed"))
+			}
+			if failC.Load() {
+				defer others.Done()
+			}
+			return graph.Update{"log": []string{name}}, nil
+		}
+	}
+	b := graph.New[state]()
+	must(t, b.AddNode("start", func(context.Context, state) (graph.Update, error) { return nil, nil }))
+	for _, n := range []string{"a", "b", "c"} {
+		must(t, b.AddNode(n, node(n)))
+	}
+	must(t, b.SetEntryPoint("start"))
+	must(t, b.AddEdge("start", "a", "b", "c"))
+	app, err := b.Compile()
+	must(t, err)
+
+	var cp graph.Checkpoint
+	var mu sync.Mutex
+	done := map[int]graph.Update{}
+	_, err = app.Invoke(t.Context(), state{},
+		graph.WithCommit(func(_ context.Context, c graph.Checkpoint) error { cp = c; return nil }),
+		graph.WithTaskDone(func(_ context.Context, ti graph.TaskInfo, u graph.Update) error {
+			if ti.Step == 2 {
+				mu.Lock()
+				done[ti.Index] = u
+				mu.Unlock()
+			}
+			return nil
+		}))
+	if err == nil || cp.Step != 1 || len(done) != 2 {
+		t.Fatalf("first attempt: err %v, last commit at step %d, %d tasks done; want c's error, 1, 2", err, cp.Step, len(done))
+	}
+	failC.Store(false)
+	got, err := app.Resume(t.Context(), cp, graph.WithPending(done))
+	must(t, err)
+	if want := []string{"a", "b", "c"}; !slices.Equal(got.Log, want) {
+		t.Errorf("log %v, want %v", got.Log, want)
+	}
+	for n, want := range map[string]int32{"a": 1, "b": 1, "c": 2} {
+		c, _ := calls.Load(n)
+		if got := c.(*atomic.Int32).Load(); got != want {
+			t.Errorf("node %s ran %d times, want %d", n, got, want)
+		}
+	}
+	if _, err := app.Resume(t.Context(), cp, graph.WithPending(map[int]graph.Update{7: nil})); err == nil {
+		t.Error("a pending update for a task the step does not have was accepted")
+	}
+}

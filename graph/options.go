@@ -43,6 +43,8 @@ type runConfig struct {
 	clock       Clock
 	rand        func() float64
 	commit      func(context.Context, Checkpoint) error
+	taskDone    func(context.Context, TaskInfo, Update) error
+	pending     map[int]Update
 }
 
 // DefaultRecursionLimit is the recursion limit of a run without
@@ -89,4 +91,21 @@ func WithRand(f func() float64) RunOption { return func(c *runConfig) { c.rand =
 // run: commit must not change them.
 func WithCommit(commit func(ctx context.Context, cp Checkpoint) error) RunOption {
 	return func(c *runConfig) { c.commit = commit }
+}
+
+// WithTaskDone calls done with each task's update as soon as the task has
+// finished, from the goroutine that ran it, before the superstep's updates
+// are applied. A runner makes the update durable there, so that a run stopped
+// inside the superstep does not run the task again (see WithPending). An
+// error from done fails the superstep with that error.
+func WithTaskDone(done func(ctx context.Context, t TaskInfo, u Update) error) RunOption {
+	return func(c *runConfig) { c.taskDone = done }
+}
+
+// WithPending gives Resume the updates of tasks of the first superstep it
+// runs that finished before the run stopped, by the task's index in the
+// checkpoint's Next. Those tasks are not run again; their updates are applied
+// with the others'.
+func WithPending(updates map[int]Update) RunOption {
+	return func(c *runConfig) { c.pending = updates }
 }

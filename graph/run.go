@@ -136,6 +136,12 @@ func (g *Graph[S]) restore(cp Checkpoint, cfg *runConfig) (*run[S], error) {
 			return nil, fmt.Errorf("checkpoint at step %d: task of unknown node %q", cp.Step, t.Node)
 		}
 	}
+	for i := range cfg.pending {
+		if i < 0 || i >= len(cp.Next) {
+			return nil, fmt.Errorf("checkpoint at step %d: a pending update for task %d, of %d tasks", cp.Step, i, len(cp.Next))
+		}
+	}
+	r.pending = cfg.pending
 	return r, nil
 }
 
@@ -147,6 +153,7 @@ type run[S any] struct {
 	state    S
 	versions []uint64
 	next     []Task
+	pending  map[int]Update // updates of the next superstep's tasks that finished before a resume
 }
 
 func (r *run[S]) checkpoint() Checkpoint {
@@ -171,6 +178,7 @@ func (r *run[S]) superstep(ctx context.Context) error {
 		h.StepStart(ctx, step, tasks)
 	}
 	err := r.execute(ctx, step, tasks)
+	r.pending = nil
 	if h.StepEnd != nil {
 		h.StepEnd(ctx, step, tasks, r.cfg.clock.Now().Sub(start), err)
 	}
@@ -227,14 +235,23 @@ func (r *run[S]) runTasks(ctx context.Context, step int, tasks []Task) ([]Update
 	return updates, failure
 }
 
-// runTask runs one task with its node's retry policy.
+// runTask runs one task with its node's retry policy, unless its update is
+// pending from before a resume.
 func (r *run[S]) runTask(ctx context.Context, step, index int, t Task) (Update, error) {
+	if u, ok := r.pending[index]; ok {
+		return u, nil
+	}
 	n := r.g.nodes[t.Node]
 	info := TaskInfo{RunID: r.cfg.runID, Step: step, Node: t.Node, Index: index, Item: t.Item, HasItem: t.HasItem}
 	attempts := n.retry.attempts()
 	for info.Attempt = 1; ; info.Attempt++ {
 		u, err := r.attempt(ctx, n, info)
 		if err == nil {
+			if done := r.cfg.taskDone; done != nil {
+				if err := done(ctx, info, u); err != nil {
+					return nil, fmt.Errorf("step %d: node %q: %w", step, t.Node, err)
+				}
+			}
 			return u, nil
 		}
 		if cause := context.Cause(ctx); cause != nil {
