@@ -176,3 +176,16 @@ func (s *Store) Delete(ctx context.Context, run string) error {
 	}
 	return nil
 }
+
+// DeleteResult deletes the run's terminal result so that a failed run can be
+// tried again. It is the one deletion of a live record; only a user's explicit
+// request (--retry-failed) should make it.
+func (s *Store) DeleteResult(ctx context.Context, run string) error {
+	if err := CheckRunID(run); err != nil {
+		return err
+	}
+	if err := s.remove(ctx, resultKey(run)); err != nil {
+		return &ObjectError{Run: run, Step: -1, Key: resultKey(run), Err: err}
+	}
+	return nil
+}

@@ -73,10 +73,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store URL: %w", err)
 	}
+	shown := redact(u)
 	var files *fileCreator
 	if u.Scheme == "file" {
 		if files, err = newFileCreator(u); err != nil {
-			return nil, fmt.Errorf("store %s: %w", redact(u), err)
+			return nil, fmt.Errorf("store %s: %w", shown, err)
 		}
 		q := u.Query()
 		if !q.Has("create_dir") {
@@ -86,10 +87,10 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", redact(u), err)
+		return nil, fmt.Errorf("store %s: %w", shown, err)
 	}
 	s := New(b, opts)
-	s.files, s.url = files, redact(u)
+	s.files, s.url = files, shown
 	return s, nil
 }
 

@@ -6,16 +6,23 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/graphjob/graphjob/runner"
 )
 
 // cli runs graphjob with args and returns its exit code, stdout and stderr.
+// A run without --store gets a store of its own.
 func cli(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
+	if len(args) > 0 && args[0] == "run" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--store") }) {
+		args = append(args, "--store", "file://"+t.TempDir())
+	}
 	var stdout, stderr bytes.Buffer
-	code := execute(ctx, args, strings.NewReader(`{"step": 4}`), &stdout, &stderr)
+	code := execute(ctx, nil, args, strings.NewReader(`{"step": 4}`), &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 
@@ -144,7 +151,7 @@ spec:
 	defer cancel()
 	start := time.Now()
 	code, _, stderr := cli(t, ctx, "run", file)
-	if code != exitOther || time.Since(start) > 20*time.Second {
+	if code != runner.ExitDrained || time.Since(start) > 20*time.Second {
 		t.Fatalf("exit %d after %s: %s", code, time.Since(start), stderr)
 	}
 }

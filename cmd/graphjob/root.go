@@ -13,17 +13,8 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
-	"github.com/graphjob/graphjob/graph"
+	"github.com/graphjob/graphjob/runner"
 	"github.com/graphjob/graphjob/spec"
-)
-
-// Exit codes: the contract of DESIGN.md. A run that failed for another reason
-// (storage, a crash) exits 1 and is worth retrying.
-const (
-	exitOK      = 0
-	exitOther   = 1
-	exitInvalid = 2 // invalid input: flags, graph file, expressions, input values
-	exitFailed  = 3 // the run failed for good: a node after its retries, the recursion limit
 )
 
 // version is set at build time: -ldflags '-X main.version=v1.2.3'.
@@ -40,35 +31,30 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...), ""}
 }
 
-// exitCode maps an error to the exit-code contract.
+// exitCode maps an error to the exit-code contract (runner.ExitCode, plus
+// the mistakes cmd itself finds).
 func exitCode(err error) int {
 	var usage usageError
-	var node *graph.NodeError
-	var conflict *graph.ConflictError
-	switch {
-	case err == nil:
-		return exitOK
-	case errors.As(err, &usage), errors.Is(err, spec.ErrInvalid), errors.Is(err, graph.ErrInvalidGraph):
-		return exitInvalid
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return exitOther
-	case errors.As(err, &node), errors.As(err, &conflict), errors.Is(err, graph.ErrRecursionLimit):
-		return exitFailed
+	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) {
+		return runner.ExitInvalid
 	}
-	return exitOther
+	return runner.ExitCode(err)
 }
 
 // globals are the flags every command takes.
 type globals struct {
 	logFormat string
 	logLevel  string
+	drain     <-chan struct{} // closed on the first SIGTERM or Ctrl-C
 	stdin     io.Reader
 	stdout    io.Writer
 	stderr    io.Writer
 }
 
-func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	g := &globals{stdin: stdin, stdout: stdout, stderr: stderr}
+// execute runs the command line. drain closes on the first signal: `run`
+// drains, every other command stops. ctx is cancelled on the second.
+func execute(ctx context.Context, drain <-chan struct{}, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{drain: drain, stdin: stdin, stdout: stdout, stderr: stderr}
 	root := &cobra.Command{
 		Use:           "graphjob",
 		Short:         "Run LangGraph-style graph workflows as batch work",
@@ -76,6 +62,19 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		Version:       version,
 		SilenceErrors: true,
 		SilenceUsage:  true,
+	}
+	root.PersistentPreRun = func(cmd *cobra.Command, _ []string) {
+		if cmd.Name() != "run" {
+			ctx, cancel := context.WithCancel(cmd.Context())
+			go func() {
+				defer cancel()
+				select {
+				case <-drain:
+				case <-ctx.Done():
+				}
+			}()
+			cmd.SetContext(ctx)
+		}
 	}
 	root.SetArgs(args)
 	root.SetIn(stdin)
@@ -91,7 +90,7 @@ func execute(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return exitOK
+		return runner.ExitOK
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
 		err = usageError{err, root.CommandPath()}

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,7 +13,9 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/graph"
+	"github.com/graphjob/graphjob/runner"
 	"github.com/graphjob/graphjob/spec"
 )
 
@@ -23,12 +24,16 @@ import (
 const defaultStore = "file://./.graphjob"
 
 type runFlags struct {
-	input          string
-	set            []string
-	recursionLimit int
-	maxConcurrency int
-	store          string
-	runID          string
+	input            string
+	set              []string
+	recursionLimit   int
+	maxConcurrency   int
+	store            storeFlags
+	runID            string
+	durability       string
+	drainTimeout     time.Duration
+	retryFailed      bool
+	allowGraphChange bool
 }
 
 func newRunCmd(g *globals) *cobra.Command {
@@ -39,15 +44,29 @@ func newRunCmd(g *globals) *cobra.Command {
 		Long: `Run a graph file to the end and print its final state as JSON on stdout (keys
 sorted). Progress and logs go to stderr.
 
-Exit codes: 0 the run succeeded; 2 invalid input (flags, graph file,
-expressions, input values); 3 the run failed for good (a node failed after its
-retries, the recursion limit was reached); 1 anything else.`,
+Every superstep is committed to the checkpoint store (--store). Run again with
+the same run ID and the run resumes where its last committed work ends; a
+finished run prints its stored result and runs nothing. The run ID is
+--run-id, else $GRAPHJOB_RUN_ID, else $GRAPHJOB_JOB_NAME (plus
+-$JOB_COMPLETION_INDEX), else in a pod its name less the Job's random suffix,
+else a new ID, logged.
+
+On SIGTERM or Ctrl-C no new superstep starts; running tasks get
+--drain-timeout to finish; what finished is committed; exit 75. A second signal
+stops the tasks at once and still commits what finished.
+
+Exit codes: 0 the run succeeded (now or before); 2 invalid input (flags, graph
+file, input values, a changed graph or input on resume); 3 the run failed for
+good (a node failed after its retries, the recursion limit); 75 drained on a
+signal, resumable; 1 anything else, worth retrying (storage unreachable,
+another attempt of the run committed first).`,
 		Example: `  graphjob run examples/loop/graph.yaml
   graphjob run graph.yaml --input '{"numbers": [1, 2, 3]}' --set label=nightly
   graphjob run graph.yaml --input @input.json --recursion-limit 100`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGraph(cmd.Context(), g, f, args[0], cmd.Flags().Changed("recursion-limit"))
+			fl := cmd.Flags()
+			return runGraph(cmd.Context(), g, f, args[0], fl.Changed("recursion-limit"), fl.Changed("input") || fl.Changed("set"))
 		},
 	}
 	fl := cmd.Flags()
@@ -55,12 +74,16 @@ retries, the recursion limit was reached); 1 anything else.`,
 	fl.StringArrayVar(&f.set, "set", nil, "set one channel, CHANNEL=VALUE (VALUE is JSON, or text for string channels); repeatable, applied after --input")
 	fl.IntVar(&f.recursionLimit, "recursion-limit", 0, "maximum number of supersteps (default: the file's spec.recursionLimit, else 25)")
 	fl.IntVar(&f.maxConcurrency, "max-concurrency", graph.DefaultMaxConcurrency, "maximum number of tasks of one superstep that run at once")
-	fl.StringVar(&f.store, "store", defaultStore, "checkpoint store URL; checkpoints are not written yet, the flag is accepted so scripts need not change")
-	fl.StringVar(&f.runID, "run-id", "", "the run's ID (default: a new ID, logged)")
+	f.store.register(cmd)
+	fl.StringVar(&f.runID, "run-id", "", "the run's ID; the same ID resumes the run (default: from the Job, else a new ID, logged)")
+	fl.StringVar(&f.durability, "durability", string(runner.Sync), "when steps are committed: sync (each before the next starts), async (while the next runs), exit (at the end and on SIGTERM only)")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", runner.DefaultDrainTimeout, "after SIGTERM, how long running tasks may finish; keep it below the pod's terminationGracePeriodSeconds")
+	fl.BoolVar(&f.retryFailed, "retry-failed", false, "run a run whose stored result is a failure again, from its last committed step")
+	fl.BoolVar(&f.allowGraphChange, "allow-graph-change", false, "resume a run although its graph file changed since it started")
 	return cmd
 }
 
-func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSet bool) error {
+func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSet, inputGiven bool) error {
 	log, err := g.logger()
 	if err != nil {
 		return err
@@ -71,11 +94,18 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if f.maxConcurrency < 1 {
 		return usagef("--max-concurrency %d: give at least 1", f.maxConcurrency)
 	}
-	runID := f.runID
-	if runID == "" {
-		runID = newRunID()
+	durability, err := runner.ParseDurability(f.durability)
+	if err != nil {
+		return err
+	}
+	runID, generated, err := runner.ResolveID(f.runID, os.Getenv, os.Hostname)
+	if err != nil {
+		return usagef("run ID: %w", err)
 	}
 	log = log.With().Str("run_id", runID).Logger()
+	if generated {
+		log.Info().Msg("new run ID; give it as --run-id to resume this run")
+	}
 	gr, err := spec.Load(file, spec.WithStderr(stderrLogger))
 	if err != nil {
 		return err
@@ -88,18 +118,35 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if limitSet {
 		limit = f.recursionLimit
 	}
+	store, err := f.store.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
 	log = log.With().Str("graph", gr.Name).Logger()
-	log.Info().Str("file", file).Str("digest", gr.Digest).Int("recursion_limit", limit).Msg("run started")
+	log.Info().Str("file", file).Str("digest", gr.Digest).Str("store", store.String()).Int("recursion_limit", limit).Msg("run started")
 	start := time.Now()
 	ctx = log.WithContext(ctx)
-	final, err := gr.Runnable.Invoke(ctx, input,
-		graph.WithRunID(runID),
-		graph.WithRecursionLimit(limit),
-		graph.WithMaxConcurrency(f.maxConcurrency),
-		graph.WithHooks(logHooks(log)),
-	)
+	final, err := runner.Run(ctx, gr.Runnable, input, runner.Options{
+		Store:            store,
+		ID:               runID,
+		Graph:            checkpoints.GraphRef{Name: gr.Name, Digest: gr.Digest},
+		InputGiven:       inputGiven,
+		Origin:           origin(),
+		Durability:       durability,
+		Drain:            g.drain,
+		DrainTimeout:     f.drainTimeout,
+		RetryFailed:      f.retryFailed,
+		AllowGraphChange: f.allowGraphChange,
+		Log:              log,
+		RunOptions: []graph.RunOption{
+			graph.WithRecursionLimit(limit),
+			graph.WithMaxConcurrency(f.maxConcurrency),
+			graph.WithHooks(logHooks(log)),
+		},
+	})
 	if err != nil {
-		log.Error().Err(err).Dur("elapsed_ms", time.Since(start)).Msg("run failed")
+		log.Error().Err(err).Dur("elapsed_ms", time.Since(start)).Int("exit_code", runner.ExitCode(err)).Msg("run stopped")
 		return err
 	}
 	log.Info().Dur("elapsed_ms", time.Since(start)).Msg("run succeeded")
@@ -109,6 +156,20 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	}
 	_, err = fmt.Fprintf(g.stdout, "%s\n", out)
 	return err
+}
+
+// origin says where the run was started, for its record.
+func origin() map[string]string {
+	o := map[string]string{}
+	for key, env := range map[string]string{"job": runner.EnvJobName, "namespace": "GRAPHJOB_NAMESPACE", "pod": "GRAPHJOB_POD_NAME", "slot": "GRAPHJOB_SLOT_TIME"} {
+		if v := os.Getenv(env); v != "" {
+			o[key] = v
+		}
+	}
+	if host, err := os.Hostname(); err == nil {
+		o["host"] = host
+	}
+	return o
 }
 
 // readInput builds the initial state from --input and --set.
@@ -145,12 +206,6 @@ func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, erro
 		values[name] = v
 	}
 	return gr.Input(values)
-}
-
-func newRunID() string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return fmt.Sprintf("run-%s-%x", time.Now().UTC().Format("20060102-150405"), b)
 }
 
 // logHooks logs the run's progress: a line per superstep, and a line per

@@ -1,0 +1,320 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/graphjob/graphjob/e2e/minio"
+)
+
+// The final state of testdata/sidefx.yaml, and the tasks it runs.
+const sidefxFinal = `{"i":6,"log":["2-p1","2-p2","2-p3","5-p1","5-p2","5-p3","8-p1","8-p2","8-p3","11-p1","11-p2","11-p3","14-p1","14-p2","14-p3","17-p1","17-p2","17-p3"]}`
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// graphjobBin builds the graphjob binary as the image has it (static,
+// trimmed), once per test binary.
+func graphjobBin(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "graphjob-e2e-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "graphjob")
+		cmd := exec.Command("go", "build", "-trimpath", "-o", binPath, "../cmd/graphjob")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// stores returns the stores the runner's tests run on: a directory and a
+// MinIO bucket, with the environment that opens them.
+func stores(t *testing.T) map[string]struct {
+	url string
+	env []string
+} {
+	s := minio.StartForTest(t)
+	if err := s.CreateBucket(t.Context(), "runs"); err != nil {
+		t.Fatal(err)
+	}
+	return map[string]struct {
+		url string
+		env []string
+	}{
+		"file":  {"file://" + t.TempDir(), nil},
+		"minio": {s.URL("runs"), s.Env()},
+	}
+}
+
+// attempt is one graphjob run process.
+type attempt struct {
+	cmd    *exec.Cmd
+	stdout bytes.Buffer
+	stderr bytes.Buffer
+	done   chan struct{}
+	code   int
+}
+
+func startAttempt(t *testing.T, env []string, args ...string) *attempt {
+	t.Helper()
+	a := &attempt{cmd: exec.Command(graphjobBin(t), args...), done: make(chan struct{})}
+	a.cmd.Env = append(append(os.Environ(), env...), "GRAPHJOB_RUN_ID=")
+	a.cmd.Stdout, a.cmd.Stderr = &a.stdout, &a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(a.done)
+		err := a.cmd.Wait()
+		var exit *exec.ExitError
+		switch {
+		case err == nil:
+		case errors.As(err, &exit) && exit.Exited():
+			a.code = exit.ExitCode()
+		default:
+			a.code = -1 // killed
+		}
+	}()
+	return a
+}
+
+// wait waits for the attempt to end, at most d; false if it is still running.
+func (a *attempt) wait(d time.Duration) bool {
+	select {
+	case <-a.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+func (a *attempt) signal(t *testing.T, sig syscall.Signal) {
+	t.Helper()
+	if err := a.cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		t.Fatal(err)
+	}
+}
+
+// sideEffects counts the task executions recorded in a side-effect log.
+func sideEffects(t *testing.T, path string) map[string]int {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[string]int{}
+	for line := range strings.Lines(string(data)) {
+		count[strings.TrimSpace(line)]++
+	}
+	return count
+}
+
+// checkSideEffects checks that every task of the run ran, and that no more
+// ran again than the kills could have caught in flight (three tasks each).
+func checkSideEffects(t *testing.T, path string, kills int) {
+	t.Helper()
+	count := sideEffects(t, path)
+	again := 0
+	for _, step := range []int{2, 5, 8, 11, 14, 17} {
+		for _, node := range []string{"p1", "p2", "p3"} {
+			n := count[fmt.Sprint(step, " ", node)]
+			if n == 0 {
+				t.Errorf("%s: task %d %s never ran", path, step, node)
+			}
+			again += max(n-1, 0)
+			delete(count, fmt.Sprint(step, " ", node))
+		}
+	}
+	if len(count) > 0 {
+		t.Errorf("%s: unexpected executions %v", path, count)
+	}
+	if again > 3*kills {
+		t.Errorf("%s: %d task executions repeated after %d kills; at most 3 tasks are in flight at a kill", path, again, kills)
+	}
+}
+
+// TestKillAndResume SIGKILLs runs at random moments (more than 100 in all
+// per store) and resumes them until they finish: each ends with the state of
+// an uninterrupted run, and only tasks in flight at a kill ran again.
+func TestKillAndResume(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			kills, repeated := 0, 0
+			for r := 0; kills < 100; r++ {
+				run := fmt.Sprint("kill-", r)
+				fx := filepath.Join(dir, run+".fx")
+				env := append([]string{"SIDEFX=" + fx, "FAILFILE=/nonexistent"}, st.env...)
+				runKills := 0
+				for {
+					a := startAttempt(t, env, "run", "testdata/sidefx.yaml", "--store", st.url, "--run-id", run, "--log-format", "json")
+					if !a.wait(time.Duration(rand.IntN(700)) * time.Millisecond) {
+						a.signal(t, syscall.SIGKILL)
+						<-a.done
+						kills++
+						runKills++
+						continue
+					}
+					if a.code != 0 || strings.TrimSpace(a.stdout.String()) != sidefxFinal {
+						t.Fatalf("%s after %d kills: exit %d, stdout %q\n%s", run, runKills, a.code, a.stdout.String(), a.stderr.String())
+					}
+					break
+				}
+				before := repeated
+				count := sideEffects(t, fx)
+				for _, n := range count {
+					repeated += n - 1
+				}
+				checkSideEffects(t, fx, runKills)
+				t.Logf("%s: %d kills, %d task executions repeated", run, runKills, repeated-before)
+			}
+			t.Logf("%d kills in all, %d task executions repeated", kills, repeated)
+		})
+	}
+}
+
+// TestSigtermDrains sends SIGTERM at random moments: the run exits 75 well
+// within the drain timeout, and resumes to the uninterrupted state.
+func TestSigtermDrains(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			drained := 0
+			var slowest time.Duration
+			for r := range 15 {
+				run := fmt.Sprint("term-", r)
+				fx := filepath.Join(dir, run+".fx")
+				env := append([]string{"SIDEFX=" + fx, "FAILFILE=/nonexistent"}, st.env...)
+				a := startAttempt(t, env, "run", "testdata/sidefx.yaml", "--store", st.url, "--run-id", run, "--drain-timeout", "5s")
+				if !a.wait(time.Duration(50+rand.IntN(400)) * time.Millisecond) {
+					start := time.Now()
+					a.signal(t, syscall.SIGTERM)
+					if !a.wait(10 * time.Second) {
+						t.Fatalf("%s: still running 10 s after SIGTERM", run)
+					}
+					slowest = max(slowest, time.Since(start))
+					if a.code != 75 {
+						t.Fatalf("%s: exit %d after SIGTERM, want 75\n%s", run, a.code, a.stderr.String())
+					}
+					drained++
+				}
+				b := startAttempt(t, env, "run", "testdata/sidefx.yaml", "--store", st.url, "--run-id", run)
+				<-b.done
+				if b.code != 0 || strings.TrimSpace(b.stdout.String()) != sidefxFinal {
+					t.Fatalf("%s resumed: exit %d, %q\n%s", run, b.code, b.stdout.String(), b.stderr.String())
+				}
+				checkSideEffects(t, fx, 0) // a drain repeats nothing
+			}
+			t.Logf("%d runs drained; the slowest SIGTERM-to-exit took %s", drained, slowest)
+		})
+	}
+}
+
+// TestTwoAttempts starts two attempts of one run at once, and stalls one
+// (SIGSTOP) while another finishes the run: there is one chain of steps, the
+// winner exits 0 and the fenced loser 1.
+func TestTwoAttempts(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			env := append([]string{"SIDEFX=" + filepath.Join(dir, "fx"), "FAILFILE=/nonexistent"}, st.env...)
+			args := []string{"run", "testdata/sidefx.yaml", "--store", st.url, "--run-id"}
+			for r := range 5 {
+				run := fmt.Sprint("twins-", r)
+				a := startAttempt(t, env, append(args, run)...)
+				b := startAttempt(t, env, append(args, run)...)
+				<-a.done
+				<-b.done
+				codes := []int{a.code, b.code}
+				if !(codes[0] == 0 && codes[1] <= 1 || codes[1] == 0 && codes[0] <= 1) {
+					t.Fatalf("%s: exits %v, want one 0 and the other 0 or 1 (fenced)\n%s\n%s", run, codes, a.stderr.String(), b.stderr.String())
+				}
+				checkChain(t, st.url, st.env, run)
+			}
+
+			run := "stalled"
+			a := startAttempt(t, env, append(args, run)...)
+			time.Sleep(150 * time.Millisecond) // let it commit a few steps
+			a.signal(t, syscall.SIGSTOP)
+			b := startAttempt(t, env, append(args, run)...)
+			<-b.done
+			a.signal(t, syscall.SIGCONT)
+			<-a.done
+			if b.code != 0 || a.code != 1 || !strings.Contains(a.stderr.String(), "another attempt of this run committed first") {
+				t.Fatalf("stalled attempt exit %d, the one that took over exit %d, want 1 and 0\n%s", a.code, b.code, a.stderr.String())
+			}
+			checkChain(t, st.url, st.env, run)
+		})
+	}
+}
+
+// checkChain checks with the CLI that the run is one chain of 19 steps.
+func checkChain(t *testing.T, url string, env []string, run string) {
+	t.Helper()
+	c := startAttempt(t, env, "checkpoints", "list", run, "--store", url, "-o", "json")
+	<-c.done
+	if c.code != 0 || strings.Count(c.stdout.String(), `"step":`) != 19 {
+		t.Fatalf("checkpoints list %s: exit %d\n%s\n%s", run, c.code, c.stdout.String(), c.stderr.String())
+	}
+}
+
+// TestFinishedTasksAreNotRunAgain fails one of three parallel tasks for good
+// (exit 3, the run's result is failed); with the fault gone, --retry-failed
+// runs only that task again.
+func TestFinishedTasksAreNotRunAgain(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			fx, fail := filepath.Join(dir, "fx"), filepath.Join(dir, "fail")
+			if err := os.WriteFile(fail, nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			env := append([]string{"SIDEFX=" + fx, "FAILFILE=" + fail}, st.env...)
+			args := []string{"run", "testdata/sidefx.yaml", "--store", st.url, "--run-id", "fails"}
+			a := startAttempt(t, env, args...)
+			<-a.done
+			if a.code != 3 {
+				t.Fatalf("exit %d, want 3\n%s", a.code, a.stderr.String())
+			}
+			b := startAttempt(t, env, args...)
+			<-b.done
+			if b.code != 3 || !strings.Contains(b.stderr.String(), "--retry-failed") {
+				t.Fatalf("a failed run run again: exit %d, want 3 naming --retry-failed\n%s", b.code, b.stderr.String())
+			}
+			if err := os.Remove(fail); err != nil {
+				t.Fatal(err)
+			}
+			c := startAttempt(t, env, append(args, "--retry-failed")...)
+			<-c.done
+			if c.code != 0 || strings.TrimSpace(c.stdout.String()) != sidefxFinal {
+				t.Fatalf("--retry-failed: exit %d, %q\n%s", c.code, c.stdout.String(), c.stderr.String())
+			}
+			checkSideEffects(t, fx, 0) // p1 and p2 of step 2 ran once
+		})
+	}
+}
+
+var _ = context.Background

@@ -1,0 +1,81 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/graph"
+)
+
+// Exit codes: the contract of DESIGN.md, which the podFailurePolicy of every
+// Job graphjob builds relies on.
+const (
+	ExitOK        = 0  // the run succeeded, or had already
+	ExitTransient = 1  // storage unreachable, fenced by another attempt, a crash: worth retrying
+	ExitInvalid   = 2  // invalid input: flags, graph file, a changed graph or input on resume
+	ExitFailed    = 3  // the run failed for good
+	ExitDrained   = 75 // stopped on a signal with its work committed: resumable (EX_TEMPFAIL)
+)
+
+// ErrDrained is returned when the run stopped on a signal after committing
+// what finished.
+var ErrDrained = errors.New("drained on a signal: finished work is committed; run again with the same run ID to resume")
+
+// InvalidError is a mistake in what the run was asked to do.
+type InvalidError struct{ Err error }
+
+func (e *InvalidError) Error() string { return e.Err.Error() }
+func (e *InvalidError) Unwrap() error { return e.Err }
+
+// FailedError reports a run whose stored result is a failure.
+type FailedError struct {
+	Run    string
+	Result checkpoints.Result
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("run %s failed at step %d (%s): %s; give --retry-failed to run it again", e.Run, e.Result.Step, e.Result.Time.Format("2006-01-02 15:04:05Z07:00"), e.Result.Error)
+}
+
+// FencedError reports that another attempt of the run committed first: this
+// attempt stopped without acting on its own state again.
+type FencedError struct {
+	Run string
+	Err error
+}
+
+func (e *FencedError) Error() string {
+	return fmt.Sprintf("run %s: another attempt of this run committed first, so this one stopped (the other goes on; if it died, run again to resume from its last step): %v", e.Run, e.Err)
+}
+func (e *FencedError) Unwrap() error { return e.Err }
+
+// failedForGood reports whether err ends the run: retrying cannot help.
+func failedForGood(err error) bool {
+	var node *graph.NodeError
+	var conflict *graph.ConflictError
+	return errors.As(err, &node) || errors.As(err, &conflict) || errors.Is(err, graph.ErrRecursionLimit)
+}
+
+// ExitCode maps an error of Run to the exit-code contract.
+func ExitCode(err error) int {
+	var invalid *InvalidError
+	var failed *FailedError
+	var fenced *FencedError
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, ErrDrained):
+		return ExitDrained
+	case errors.As(err, &fenced):
+		return ExitTransient
+	case errors.As(err, &invalid), errors.Is(err, graph.ErrInvalidGraph):
+		return ExitInvalid
+	case errors.As(err, &failed), failedForGood(err):
+		return ExitFailed
+	case errors.Is(err, context.Canceled):
+		return ExitTransient
+	}
+	return ExitTransient
+}

@@ -1,0 +1,52 @@
+package runner
+
+import (
+	"crypto/rand"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/graphjob/graphjob/checkpoints"
+)
+
+// Identity sources, in the order ResolveID tries them.
+const (
+	EnvRunID           = "GRAPHJOB_RUN_ID"
+	EnvJobName         = "GRAPHJOB_JOB_NAME"       // set through the downward API by Jobs graphjob builds
+	EnvCompletionIndex = "JOB_COMPLETION_INDEX"    // set by Kubernetes in Indexed Jobs
+	envInKubernetes    = "KUBERNETES_SERVICE_HOST" // set in every pod
+)
+
+// podSuffix is the random suffix the Job controller appends to a pod's name.
+var podSuffix = regexp.MustCompile(`-[a-z0-9]{5}$`)
+
+// ResolveID returns the run's ID, from the first source that gives one: the
+// flag; GRAPHJOB_RUN_ID; GRAPHJOB_JOB_NAME (with "-INDEX" in an Indexed Job);
+// in a pod, its hostname less the Job controller's random suffix (a pod of a
+// plain `kubectl create job`); else a new ID, with generated set. The same
+// Job therefore always gives the same ID, so a retried pod resumes.
+func ResolveID(flag string, getenv func(string) string, hostname func() (string, error)) (id string, generated bool, err error) {
+	switch {
+	case flag != "":
+		id = flag
+	case getenv(EnvRunID) != "":
+		id = getenv(EnvRunID)
+	case getenv(EnvJobName) != "":
+		id = getenv(EnvJobName)
+		if i := getenv(EnvCompletionIndex); i != "" {
+			id += "-" + i
+		}
+	case getenv(envInKubernetes) != "":
+		host, err := hostname()
+		if err != nil || !podSuffix.MatchString(host) {
+			return "", false, fmt.Errorf("in a pod whose hostname %q is not a Job pod's name: give --run-id or set %s", host, EnvRunID)
+		}
+		// An Indexed Job's pod is named JOB-INDEX-SUFFIX: the index stays.
+		id = podSuffix.ReplaceAllString(host, "")
+	default:
+		b := make([]byte, 4)
+		_, _ = rand.Read(b)
+		return fmt.Sprintf("run-%s-%x", time.Now().UTC().Format("20060102-150405"), b), true, nil
+	}
+	return id, false, checkpoints.CheckRunID(id)
+}

@@ -1,0 +1,199 @@
+package runner
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/graph"
+)
+
+// Durability says when supersteps are committed.
+type Durability string
+
+const (
+	// Sync commits step k before step k+1 starts: a crash loses at most the
+	// step in flight (less its pending writes).
+	Sync Durability = "sync"
+	// Async commits step k while step k+1 runs, in order; the run waits for
+	// the commit of step k before committing k+1.
+	Async Durability = "async"
+	// Exit commits only when the run ends or drains: a crash loses
+	// everything since the start of this attempt.
+	Exit Durability = "exit"
+)
+
+// ParseDurability checks a --durability value.
+func ParseDurability(s string) (Durability, error) {
+	switch d := Durability(s); d {
+	case Sync, Async, Exit:
+		return d, nil
+	}
+	return "", &InvalidError{fmt.Errorf("--durability %q: use sync, async or exit", s)}
+}
+
+// DefaultDrainTimeout is how long running tasks get to finish after the
+// first signal. It must stay below the pod's terminationGracePeriodSeconds
+// (30 s by default) so the commit lands before SIGKILL.
+const DefaultDrainTimeout = 25 * time.Second
+
+// Options describe one run.
+type Options struct {
+	Store *checkpoints.Store
+	// ID is the run's ID (see ResolveID).
+	ID string
+	// Graph names the graph and pins its content; a resumed run must match.
+	Graph checkpoints.GraphRef
+	// InputGiven says the caller gave input explicitly: a resumed run whose
+	// recorded input differs is refused.
+	InputGiven bool
+	// Origin says what started the run, for the run record.
+	Origin map[string]string
+	// Durability defaults to Sync.
+	Durability Durability
+	// Drain, when it closes, makes the run drain: no new superstep starts,
+	// running tasks get DrainTimeout (default DefaultDrainTimeout), what
+	// finished is committed, and Run returns ErrDrained. Cancelling ctx
+	// instead stops tasks at once; what finished is still committed.
+	Drain        <-chan struct{}
+	DrainTimeout time.Duration
+	// RetryFailed runs a failed run again; AllowGraphChange resumes a run
+	// whose graph changed.
+	RetryFailed, AllowGraphChange bool
+	// RunOptions go to the engine (recursion limit, concurrency, hooks).
+	RunOptions []graph.RunOption
+	Log        zerolog.Logger
+}
+
+// Run executes the run to its end, resuming it if it has history, and returns
+// its final state. See ExitCode for what its errors mean.
+func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, error) {
+	var zero S
+	s, log := o.Store, o.Log
+	if o.Durability == "" {
+		o.Durability = Sync
+	}
+	if o.DrainTimeout <= 0 {
+		o.DrainTimeout = DefaultDrainTimeout
+	}
+	if err := record(ctx, s, input, o); err != nil {
+		return zero, err
+	}
+	res, err := s.Result(ctx, o.ID)
+	switch {
+	case err == nil && res.Status == checkpoints.Succeeded:
+		log.Info().Int("step", res.Step).Msg("run already complete; reporting its result")
+		snap, err := s.Latest(ctx, o.ID)
+		if err != nil {
+			return zero, err
+		}
+		return g.Resume(ctx, snap.Checkpoint)
+	case err == nil && !o.RetryFailed:
+		return zero, &FailedError{Run: o.ID, Result: *res}
+	case err == nil:
+		log.Warn().Str("error", res.Error).Msg("running a failed run again (--retry-failed)")
+		if err := s.DeleteResult(ctx, o.ID); err != nil {
+			return zero, err
+		}
+	case !errors.Is(err, checkpoints.ErrNotFound):
+		return zero, err
+	}
+
+	c := &committer{store: s, run: o.ID, mode: o.Durability, log: log}
+	cp, pending, err := c.begin(ctx, starter[S]{g, input, o.RunOptions})
+	if err != nil {
+		return zero, err
+	}
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stopDrain := c.watchDrain(runCtx, o.Drain, o.DrainTimeout, cancel)
+	defer stopDrain()
+	opts := append(append([]graph.RunOption{}, o.RunOptions...),
+		graph.WithRunID(o.ID), graph.WithCommit(c.commit), graph.WithTaskDone(c.taskDone), graph.WithPending(pending))
+	final, runErr := g.Resume(runCtx, cp, opts...)
+	return final, c.end(ctx, runErr)
+}
+
+// starter starts a new run of a graph from its input.
+type starter[S any] struct {
+	g     *graph.Graph[S]
+	input S
+	opts  []graph.RunOption
+}
+
+func (s starter[S]) start(ctx context.Context) (graph.Checkpoint, error) {
+	return s.g.Start(ctx, s.input, s.opts...)
+}
+
+// record writes the run record, or checks the one a previous attempt wrote.
+func record[S any](ctx context.Context, s *checkpoints.Store, input S, o Options) error {
+	in, err := toMap(input)
+	if err != nil {
+		return err
+	}
+	err = s.CreateRun(ctx, checkpoints.Run{ID: o.ID, Graph: o.Graph, Input: in, Origin: o.Origin})
+	if !errors.Is(err, checkpoints.ErrExists) {
+		return err
+	}
+	prev, err := s.Run(ctx, o.ID)
+	if err != nil {
+		return err
+	}
+	if prev.Graph.Digest != o.Graph.Digest && !o.AllowGraphChange {
+		return &InvalidError{fmt.Errorf("run %s was started with graph %s (%s) and the graph is now %s (%s): resuming it with a changed graph needs --allow-graph-change, or start a new run with another --run-id",
+			o.ID, prev.Graph.Name, prev.Graph.Digest, o.Graph.Name, o.Graph.Digest)}
+	}
+	if o.InputGiven {
+		a, _ := json.Marshal(prev.Input)
+		b, _ := json.Marshal(in)
+		if !bytes.Equal(a, b) {
+			return &InvalidError{fmt.Errorf("run %s was started with input %s; resuming it with another input (%s) is refused: drop --input/--set to resume, or start a new run with another --run-id", o.ID, a, b)}
+		}
+	}
+	o.Log.Info().Str("started", prev.Created.Format(time.RFC3339)).Msg("resuming run")
+	return nil
+}
+
+// toMap turns a state into its JSON object form, as the record keeps it.
+func toMap[S any](s S) (map[string]any, error) {
+	b, err := json.Marshal(s)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the input: %w", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		return nil, fmt.Errorf("the state is not a JSON object: %w", err)
+	}
+	return m, nil
+}
+
+// watchDrain starts draining when drain closes: the commit after the step
+// running returns ErrDrained, and after timeout the tasks are cancelled.
+func (c *committer) watchDrain(ctx context.Context, drain <-chan struct{}, timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-drain:
+		case <-done:
+			return
+		}
+		c.draining.Store(true)
+		c.log.Info().Dur("drain_timeout", timeout).Msg("draining: no new steps; running tasks may finish")
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.log.Warn().Msg("drain timeout: cancelling running tasks")
+			cancel(ErrDrained)
+		case <-done:
+		case <-ctx.Done():
+		}
+	}()
+	return func() { close(done) }
+}
