@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 
 	"github.com/rs/zerolog"
 
@@ -15,11 +14,11 @@ import (
 // committer makes a run's supersteps and pending writes durable, in the
 // order and at the times its durability mode says.
 type committer struct {
-	store    *checkpoints.Store
-	run      string
-	mode     Durability
-	log      zerolog.Logger
-	draining atomic.Bool
+	store *checkpoints.Store
+	run   string
+	mode  Durability
+	log   zerolog.Logger
+	drain <-chan struct{} // closed when the run must drain
 
 	parent   *checkpoints.Step   // the last committed step
 	inflight chan error          // Async: the outcome of the commit in flight
@@ -69,7 +68,7 @@ func (c *committer) commit(ctx context.Context, cp graph.Checkpoint) error {
 	case Exit:
 		c.buffered = append(c.buffered, cp)
 	}
-	if c.draining.Load() {
+	if c.draining() {
 		if err := c.flush(context.WithoutCancel(ctx)); err != nil {
 			return err
 		}
@@ -95,7 +94,10 @@ func (c *committer) putWrite(ctx context.Context, w checkpoints.Write) error {
 	err := c.store.PutWrite(ctx, c.run, w)
 	switch {
 	case errors.Is(err, checkpoints.ErrExists):
-		return &FencedError{Run: c.run, Err: err}
+		// Another attempt running at the same time finished the task first.
+		// Its update is as good as this one; the step's commit decides which
+		// attempt goes on.
+		c.log.Warn().Int("step", w.Step).Str("node", w.Task.Node).Msg("another attempt stored this task's update first")
 	case err != nil:
 		// The step's commit carries the update anyway; losing the pending
 		// write only means the task runs again if this attempt dies first.
@@ -116,6 +118,16 @@ func (c *committer) put(ctx context.Context, cp graph.Checkpoint) error {
 	c.parent = st
 	c.log.Debug().Int("step", st.Step).Int64("bytes", st.Bytes()).Msg("step committed")
 	return nil
+}
+
+// draining reports whether the run was told to drain.
+func (c *committer) draining() bool {
+	select {
+	case <-c.drain:
+		return true
+	default:
+		return false
+	}
 }
 
 // wait waits for the commit in flight, if any.
@@ -173,7 +185,7 @@ func (c *committer) end(ctx context.Context, runErr error) error {
 			return &FencedError{Run: c.run, Err: err}
 		}
 		return err
-	case errors.Is(runErr, ErrDrained) || c.draining.Load() || cancelled:
+	case errors.Is(runErr, ErrDrained) || c.draining() || cancelled:
 		c.log.Info().Int("step", c.parent.Step).Msg("drained: the last committed step is where the next attempt resumes")
 		return ErrDrained
 	case failedForGood(runErr):

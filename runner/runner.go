@@ -105,14 +105,14 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		return zero, err
 	}
 
-	c := &committer{store: s, run: o.ID, mode: o.Durability, log: log}
+	c := &committer{store: s, run: o.ID, mode: o.Durability, log: log, drain: o.Drain}
 	cp, pending, err := c.begin(ctx, starter[S]{g, input, o.RunOptions})
 	if err != nil {
 		return zero, err
 	}
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	stopDrain := c.watchDrain(runCtx, o.Drain, o.DrainTimeout, cancel)
+	stopDrain := c.watchDrain(runCtx, o.DrainTimeout, cancel)
 	defer stopDrain()
 	opts := append(append([]graph.RunOption{}, o.RunOptions...),
 		graph.WithRunID(o.ID), graph.WithCommit(c.commit), graph.WithTaskDone(c.taskDone), graph.WithPending(pending))
@@ -173,17 +173,16 @@ func toMap[S any](s S) (map[string]any, error) {
 	return m, nil
 }
 
-// watchDrain starts draining when drain closes: the commit after the step
-// running returns ErrDrained, and after timeout the tasks are cancelled.
-func (c *committer) watchDrain(ctx context.Context, drain <-chan struct{}, timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
+// watchDrain gives running tasks timeout after the drain starts, then
+// cancels them. (The commit after the step running sees the drain itself.)
+func (c *committer) watchDrain(ctx context.Context, timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
-		case <-drain:
+		case <-c.drain:
 		case <-done:
 			return
 		}
-		c.draining.Store(true)
 		c.log.Info().Dur("drain_timeout", timeout).Msg("draining: no new steps; running tasks may finish")
 		t := time.NewTimer(timeout)
 		defer t.Stop()

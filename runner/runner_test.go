@@ -1,0 +1,194 @@
+package runner_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+	"gocloud.dev/blob/memblob"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/graph"
+	"github.com/graphjob/graphjob/runner"
+)
+
+func TestResolveID(t *testing.T) {
+	tests := []struct {
+		desc      string
+		flag      string
+		env       map[string]string
+		host      string
+		want      string
+		generated bool
+		wantErr   bool
+	}{
+		{"the flag first", "mine", map[string]string{runner.EnvRunID: "env"}, "", "mine", false, false},
+		{"then GRAPHJOB_RUN_ID", "", map[string]string{runner.EnvRunID: "env", runner.EnvJobName: "job"}, "", "env", false, false},
+		{"then the Job's name", "", map[string]string{runner.EnvJobName: "nightly-29012345"}, "", "nightly-29012345", false, false},
+		{"with an Indexed Job's index", "", map[string]string{runner.EnvJobName: "shards", runner.EnvCompletionIndex: "3"}, "", "shards-3", false, false},
+		{"a plain kubectl create job pod", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "loop-once-x7k2p", "loop-once", false, false},
+		{"an Indexed Job's pod", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", runner.EnvCompletionIndex: "2"}, "shards-2-ab3cd", "shards-2", false, false},
+		{"a pod that is not a Job's", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "scheduler", "", false, true},
+		{"else a new ID", "", nil, "laptop", "", true, false},
+		{"an ID that cannot name a run", "../up", nil, "", "", false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			id, generated, err := runner.ResolveID(tt.flag, func(k string) string { return tt.env[k] }, func() (string, error) { return tt.host, nil })
+			if (err != nil) != tt.wantErr || generated != tt.generated || (err == nil && !generated && id != tt.want) {
+				t.Fatalf("ResolveID = %q, %v, %v; want %q, %v, error %v", id, generated, err, tt.want, tt.generated, tt.wantErr)
+			}
+			if generated && !strings.HasPrefix(id, "run-") {
+				t.Errorf("new ID %q", id)
+			}
+		})
+	}
+}
+
+type loopState struct {
+	Step int  `json:"step"`
+	Done bool `json:"done"`
+}
+
+// loop is the seed's loop: work adds one, decide stops at 5. calls counts
+// the node executions.
+func loop(t *testing.T, calls *atomic.Int32, fail *atomic.Bool) *graph.Graph[loopState] {
+	t.Helper()
+	b := graph.New[loopState]()
+	must(t, b.AddNode("work", func(_ context.Context, s loopState) (graph.Update, error) {
+		calls.Add(1)
+		if fail != nil && fail.Load() && s.Step == 3 {
+			return nil, graph.Permanent(errors.New("step 3 broke"))
+		}
+		return graph.Update{"step": s.Step + 1}, nil
+	}))
+	must(t, b.AddNode("decide", func(_ context.Context, s loopState) (graph.Update, error) {
+		calls.Add(1)
+		return graph.Update{"done": s.Step >= 5}, nil
+	}))
+	must(t, b.SetEntryPoint("work"))
+	must(t, b.AddEdge("work", "decide"))
+	must(t, b.AddConditionalEdges("decide", func(_ context.Context, s loopState) ([]string, error) {
+		if s.Done {
+			return []string{graph.END}, nil
+		}
+		return []string{"work"}, nil
+	}, "work", graph.END))
+	g, err := b.Compile()
+	must(t, err)
+	return g
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func options(s *checkpoints.Store, mode runner.Durability) runner.Options {
+	return runner.Options{Store: s, ID: "r", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:1"}, Durability: mode, Log: zerolog.Nop()}
+}
+
+func TestDurabilityModes(t *testing.T) {
+	for _, mode := range []runner.Durability{runner.Sync, runner.Async, runner.Exit} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+			var calls atomic.Int32
+			got, err := runner.Run(t.Context(), loop(t, &calls, nil), loopState{}, options(s, mode))
+			if err != nil || got != (loopState{Step: 5, Done: true}) {
+				t.Fatalf("Run = %+v, %v", got, err)
+			}
+			hist, err := s.History(t.Context(), "r")
+			must(t, err)
+			if len(hist) != 11 {
+				t.Errorf("%d steps committed, want 11 (0-10)", len(hist))
+			}
+			res, err := s.Result(t.Context(), "r")
+			if err != nil || res.Status != checkpoints.Succeeded || res.Step != 10 {
+				t.Errorf("result %+v, %v", res, err)
+			}
+		})
+	}
+}
+
+func TestGuards(t *testing.T) {
+	s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+	var calls atomic.Int32
+	var fail atomic.Bool
+	fail.Store(true)
+	g := loop(t, &calls, &fail)
+	_, err := runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
+	if runner.ExitCode(err) != runner.ExitFailed {
+		t.Fatalf("a node that fails for good: %v (exit %d), want exit 3", err, runner.ExitCode(err))
+	}
+	// A failed run reports its failure and runs nothing.
+	before := calls.Load()
+	_, err = runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
+	var failed *runner.FailedError
+	if !errors.As(err, &failed) || runner.ExitCode(err) != runner.ExitFailed || calls.Load() != before {
+		t.Fatalf("a failed run again: %v, %d node calls", err, calls.Load()-before)
+	}
+	// A changed graph is refused, naming both digests.
+	o := options(s, runner.Sync)
+	o.Graph.Digest = "sha256:2"
+	_, err = runner.Run(t.Context(), g, loopState{}, o)
+	if runner.ExitCode(err) != runner.ExitInvalid || !strings.Contains(err.Error(), "sha256:1") || !strings.Contains(err.Error(), "sha256:2") {
+		t.Fatalf("changed graph: %v", err)
+	}
+	// Other input given explicitly is refused.
+	o = options(s, runner.Sync)
+	o.InputGiven = true
+	_, err = runner.Run(t.Context(), g, loopState{Step: 1}, o)
+	if runner.ExitCode(err) != runner.ExitInvalid || !strings.Contains(err.Error(), `"step":1`) {
+		t.Fatalf("changed input: %v", err)
+	}
+	// --retry-failed resumes from the last commit: work at step 3 runs again, nothing before it.
+	fail.Store(false)
+	o = options(s, runner.Sync)
+	o.RetryFailed = true
+	before = calls.Load()
+	got, err := runner.Run(t.Context(), g, loopState{}, o)
+	if err != nil || got != (loopState{Step: 5, Done: true}) || calls.Load()-before != 4 {
+		t.Fatalf("--retry-failed: %+v, %v after %d node calls, want 4 (work and decide twice, from step 3)", got, err, calls.Load()-before)
+	}
+	// A finished run reports its result and runs nothing.
+	before = calls.Load()
+	got, err = runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
+	if err != nil || got != (loopState{Step: 5, Done: true}) || calls.Load() != before {
+		t.Fatalf("a finished run again: %+v, %v, %d node calls", got, err, calls.Load()-before)
+	}
+}
+
+func TestDrain(t *testing.T) {
+	for _, mode := range []runner.Durability{runner.Sync, runner.Async, runner.Exit} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+			var calls atomic.Int32
+			drain := make(chan struct{})
+			o := options(s, mode)
+			o.Drain = drain
+			o.RunOptions = []graph.RunOption{graph.WithHooks(graph.Hooks{StepEnd: func(_ context.Context, step int, _ []graph.Task, _ time.Duration, _ error) {
+				if step == 4 {
+					close(drain)
+				}
+			}})}
+			_, err := runner.Run(t.Context(), loop(t, &calls, nil), loopState{}, o)
+			if !errors.Is(err, runner.ErrDrained) || runner.ExitCode(err) != runner.ExitDrained {
+				t.Fatalf("drained run: %v", err)
+			}
+			last, err := s.LastStep(t.Context(), "r")
+			if err != nil || last < 4 {
+				t.Fatalf("after draining at step 4 the last commit is %d, %v", last, err)
+			}
+			got, err := runner.Run(t.Context(), loop(t, &calls, nil), loopState{}, options(s, mode))
+			if err != nil || got != (loopState{Step: 5, Done: true}) || calls.Load() != 10 {
+				t.Fatalf("resumed: %+v, %v, %d node calls in all, want 10", got, err, calls.Load())
+			}
+		})
+	}
+}
