@@ -1,12 +1,18 @@
 package minio_test
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/checkpoints/storetest"
 	"github.com/graphjob/graphjob/e2e/minio"
+	"github.com/graphjob/graphjob/graph"
+	"github.com/graphjob/graphjob/runner"
 )
 
 // BenchmarkCommit measures the commit of one step of a 1 KiB state on MinIO.
@@ -25,4 +31,53 @@ func BenchmarkCommit(b *testing.B) {
 	}
 	defer st.Close()
 	storetest.BenchmarkCommit(b, st)
+}
+
+// BenchmarkSuperstep measures a superstep of a one-node loop run by the
+// runner against MinIO, committed sync and async.
+func BenchmarkSuperstep(b *testing.B) {
+	s := minio.StartForTest(b)
+	if err := s.CreateBucket(b.Context(), "bench"); err != nil {
+		b.Fatal(err)
+	}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		b.Setenv(k, v)
+	}
+	st, err := checkpoints.Open(b.Context(), s.URL("bench"), checkpoints.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	const steps = 50
+	type state struct {
+		N int `json:"n"`
+	}
+	gb := graph.New[state]()
+	_ = gb.AddNode("work", func(_ context.Context, s state) (graph.Update, error) { return graph.Update{"n": s.N + 1}, nil })
+	_ = gb.SetEntryPoint("work")
+	_ = gb.AddConditionalEdges("work", func(_ context.Context, s state) ([]string, error) {
+		if s.N >= steps {
+			return []string{graph.END}, nil
+		}
+		return []string{"work"}, nil
+	}, "work", graph.END)
+	g, err := gb.Compile()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, mode := range []runner.Durability{runner.Sync, runner.Async} {
+		b.Run(string(mode), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				_, err := runner.Run(b.Context(), g, state{}, runner.Options{Store: st, ID: fmt.Sprint(mode, "-", i), Durability: mode,
+					Log: zerolog.Nop(), RunOptions: []graph.RunOption{graph.WithRecursionLimit(steps + 1)}})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
+		})
+	}
 }
