@@ -78,12 +78,14 @@ func (s *Store) Runs(ctx context.Context) ([]RunInfo, error) {
 		if !o.IsDir || CheckRunID(id) != nil {
 			continue
 		}
-		infos = append(infos, s.runInfo(ctx, id))
+		infos = append(infos, s.Info(ctx, id))
 	}
 	return infos, nil
 }
 
-func (s *Store) runInfo(ctx context.Context, id string) RunInfo {
+// Info summarizes one run; a run whose records cannot be read has the
+// status "unreadable" and the error.
+func (s *Store) Info(ctx context.Context, id string) RunInfo {
 	info := RunInfo{ID: id, Step: -1, Status: "running"}
 	r, err := s.Run(ctx, id)
 	if err != nil {

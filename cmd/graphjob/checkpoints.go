@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,9 +61,13 @@ that changed). The steps are checked to form one chain.`,
 			for i, st := range steps {
 				rows[i] = row{st.Step, st.Time, st.Tasks, st.Bytes(), st.SHA256}
 			}
-			return out.print(g.stdout, rows, "STEP\tTIME\tNODES\tBYTES", func(w io.Writer) {
-				for _, r := range rows {
-					fmt.Fprintf(w, "%d\t%s\t%s\t%d\n", r.Step, r.Time.Local().Format(time.DateTime), taskList(r.Tasks), r.Bytes)
+			return out.print(g.stdout, rows, "STEP\tTIME\tNODES\tDURATION\tBYTES", func(w io.Writer) {
+				for i, r := range rows {
+					took := "-"
+					if i > 0 {
+						took = r.Time.Sub(rows[i-1].Time).Round(time.Millisecond).String()
+					}
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", r.Step, r.Time.Local().Format(time.DateTime), taskList(r.Tasks), took, r.Bytes)
 				}
 			})
 		},
@@ -134,7 +140,72 @@ func newRunsCmd(g *globals) *cobra.Command {
 		Use:   "runs",
 		Short: "Inspect the runs in a store",
 	}
-	cmd.AddCommand(newRunsListCmd(g))
+	cmd.AddCommand(newRunsListCmd(g), newRunsShowCmd(g), newRunsHistoryCmd(g))
+	return cmd
+}
+
+func newRunsShowCmd(g *globals) *cobra.Command {
+	var (
+		store storeFlags
+		out   outputFlag
+	)
+	cmd := &cobra.Command{
+		Use:   "show RUN",
+		Short: "Show a run: graph, origin, status, last step, last error, current state",
+		Example: `  graphjob runs show nightly-29012345
+  graphjob runs show nightly-29012345 -o json | jq .state`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := out.check(); err != nil {
+				return err
+			}
+			s, err := store.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			ctx, id := cmd.Context(), args[0]
+			rec, err := s.Run(ctx, id)
+			if err != nil {
+				return err
+			}
+			view := struct {
+				*checkpoints.Run
+				checkpoints.RunInfo
+				LastCommit time.Time      `json:"lastCommit"`
+				Next       []graph.Task   `json:"next"`
+				State      map[string]any `json:"state,omitempty"`
+				Pending    int            `json:"pendingTasks"`
+			}{Run: rec, RunInfo: s.Info(ctx, id)}
+			if snap, err := s.Latest(ctx, id); err == nil {
+				view.LastCommit, view.Next, view.State, view.Pending = snap.Step.Time, snap.Checkpoint.Next, snap.Checkpoint.Values, len(snap.Pending)
+			}
+			if out.format == "json" {
+				return printJSON(g.stdout, view)
+			}
+			w := g.stdout
+			fmt.Fprintf(w, "Run:       %s\nGraph:     %s (%s)\nStarted:   %s\n", id, rec.Graph.Name, rec.Graph.Digest, rec.Created.Local().Format(time.DateTime))
+			for _, k := range slices.Sorted(maps.Keys(rec.Origin)) {
+				fmt.Fprintf(w, "Origin:    %s=%s\n", k, rec.Origin[k])
+			}
+			fmt.Fprintf(w, "Status:    %s\nStep:      %d (committed %s)\nNext:      %s (%d finished)\n", view.Status, view.Step, view.LastCommit.Local().Format(time.DateTime), taskList(view.Next), view.Pending)
+			if view.Error != "" {
+				fmt.Fprintf(w, "Error:     %s\n", view.Error)
+			}
+			fmt.Fprintln(w, "State:")
+			return printJSON(w, view.State)
+		},
+	}
+	store.register(cmd)
+	out.register(cmd)
+	return cmd
+}
+
+func newRunsHistoryCmd(g *globals) *cobra.Command {
+	cmd := newCheckpointsListCmd(g)
+	cmd.Use = "history RUN"
+	cmd.Short = "List a run's steps: when each was committed, its nodes, its duration and bytes"
+	cmd.Example = "  graphjob runs history nightly-29012345"
 	return cmd
 }
 

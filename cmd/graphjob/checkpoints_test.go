@@ -58,6 +58,8 @@ func TestCheckpointCommands(t *testing.T) {
 		{"checkpoints show --step", []string{"checkpoints", "show", "r1", "--step", "1", "--store", url}, 0, "{\n  \"done\": false,\n  \"step\": 1\n}\n", "", ""},
 		{"a step not committed", []string{"checkpoints", "show", "r1", "--step", "7", "--store", url}, 1, "", "", "runs/r1/steps/000000000007: not found"},
 		{"a run not there", []string{"checkpoints", "list", "nope", "--store", url}, 1, "", "", "run nope: object runs/nope/steps/: not found: no committed step"},
+		{"runs show", []string{"runs", "show", "r1", "--store", url}, 0, "", "Status:    succeeded\nStep:      2", ""},
+		{"runs history", []string{"runs", "history", "r1", "--store", url}, 0, "", "STEP  TIME                 NODES  DURATION  BYTES", ""},
 		{"a bad -o", []string{"runs", "list", "--store", url, "-o", "yaml"}, 2, "", "", "--output \"yaml\": use table or json"},
 		{"a bad run ID", []string{"checkpoints", "show", "../x", "--store", url}, 1, "", "", "run ID \"../x\""},
 		{"a bad store", []string{"runs", "list", "--store", "nosuch://x"}, 2, "", "", "--store"},
