@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,6 +20,16 @@ import (
 // (sent to its process group when its attempt is cancelled or times out)
 // before it is killed.
 const ExecGrace = 10 * time.Second
+
+type drainKey struct{}
+
+// WithDrain returns a context under which exec commands get SIGTERM as soon
+// as drain closes, rather than when their attempt is cancelled: a run that
+// drains tells its commands at once and gives them the drain timeout to
+// finish or save their progress. A command that then fails is not retried.
+func WithDrain(ctx context.Context, drain <-chan struct{}) context.Context {
+	return context.WithValue(ctx, drainKey{}, drain)
+}
 
 func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 	spec, stderrFor := n.exec, c.opts.stderr
@@ -47,9 +58,12 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 				}
 			}
 		}
-		err := cmd.Run()
+		drained, err := runDraining(ctx, cmd)
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, fmt.Errorf("command %s stopped: %w", spec.command[0], cause)
+		}
+		if err != nil && drained {
+			return nil, graph.Permanent(fmt.Errorf("command %s stopped by the drain (SIGTERM): %w", spec.command[0], err))
 		}
 		var exitErr *exec.ExitError
 		switch {
@@ -73,4 +87,26 @@ func lastLines(t *tailBuffer) string {
 		return "; its stderr ends: " + s
 	}
 	return ""
+}
+
+// runDraining runs cmd, sending its process group SIGTERM if the context's
+// drain channel closes first, and reports whether it did.
+func runDraining(ctx context.Context, cmd *exec.Cmd) (drained bool, err error) {
+	drain, _ := ctx.Value(drainKey{}).(<-chan struct{})
+	if err := cmd.Start(); err != nil {
+		return false, err
+	}
+	done := make(chan struct{})
+	var signalled atomic.Bool
+	go func() {
+		select {
+		case <-drain:
+			signalled.Store(true)
+			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+		case <-done:
+		}
+	}()
+	err = cmd.Wait()
+	close(done)
+	return signalled.Load(), err
 }

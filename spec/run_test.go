@@ -500,3 +500,38 @@ func numbers(n int) []any {
 	}
 	return out
 }
+
+// TestExecDrain closes the drain channel while exec commands run: one that
+// traps SIGTERM saves its work and succeeds at once; one that dies of it
+// fails for good (no retry), and neither waits for its sleep to end.
+func TestExecDrain(t *testing.T) {
+	tests := []struct {
+		desc, cmd, want, err string
+	}{
+		{"a command that handles SIGTERM finishes", `trap 'echo "{\"n\": 1}"; exit 0' TERM; sleep 30 & wait`, `{"n":1}`, ""},
+		{"a command that dies of it is not retried", `sleep 30`, "", "stopped by the drain"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			g := load(t, "  state: {n: {type: int}}\n  entry: a\n  nodes:\n    a: {exec: {command: "+sh(tt.cmd)+"}, retry: {maxAttempts: 5, initialBackoff: 1ms}}\n")
+			drain := make(chan struct{})
+			time.AfterFunc(300*time.Millisecond, func() { close(drain) })
+			in, err := g.Input(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			out, err := g.Runnable.Invoke(spec.WithDrain(t.Context(), drain), in)
+			b, _ := json.Marshal(out)
+			var ne *graph.NodeError
+			switch {
+			case time.Since(start) > 10*time.Second:
+				t.Fatalf("the command ran on for %s after the drain", time.Since(start))
+			case tt.err == "" && (err != nil || string(b) != tt.want):
+				t.Fatalf("got %s, %v; want %s", b, err, tt.want)
+			case tt.err != "" && (!errors.As(err, &ne) || ne.Attempts != 1 || !strings.Contains(err.Error(), tt.err)):
+				t.Fatalf("err %v, want one attempt that failed with %q", err, tt.err)
+			}
+		})
+	}
+}

@@ -126,7 +126,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	log = log.With().Str("graph", gr.Name).Logger()
 	log.Info().Str("file", file).Str("digest", gr.Digest).Str("store", store.String()).Int("recursion_limit", limit).Msg("run started")
 	start := time.Now()
-	ctx = log.WithContext(ctx)
+	ctx = spec.WithDrain(log.WithContext(ctx), g.drain)
 	final, err := runner.Run(ctx, gr.Runnable, input, runner.Options{
 		Store:            store,
 		ID:               runID,
