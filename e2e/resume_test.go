@@ -328,3 +328,36 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestStorageOutage stops MinIO in the middle of a run: the run retries,
+// then exits 1 (transient); with MinIO back, the next attempt resumes with
+// nothing lost.
+func TestStorageOutage(t *testing.T) {
+	s := minio.StartForTest(t)
+	if err := s.CreateBucket(t.Context(), "runs"); err != nil {
+		t.Fatal(err)
+	}
+	fx := filepath.Join(t.TempDir(), "fx")
+	env := append([]string{"SIDEFX=" + fx, "FAILFILE=/nonexistent"}, s.Env()...)
+	args := []string{"run", "testdata/sidefx.yaml", "--store", s.URL("runs"), "--run-id", "outage"}
+	a := startAttempt(t, env, args...)
+	time.Sleep(300 * time.Millisecond) // a few steps committed
+	s.Stop()
+	start := time.Now()
+	if !a.wait(5 * time.Minute) {
+		t.Fatal("the run did not give up on the stopped store in 5 minutes")
+	}
+	if a.code != 1 {
+		t.Fatalf("exit %d with the store down, want 1 (transient)\n%s", a.code, a.stderr.String())
+	}
+	t.Logf("gave up %s after the store stopped: %s", time.Since(start).Round(time.Millisecond), lastLine(a.stderr.String()))
+	if err := s.Restart(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	b := startAttempt(t, env, args...)
+	<-b.done
+	if b.code != 0 || strings.TrimSpace(b.stdout.String()) != sidefxFinal {
+		t.Fatalf("resumed after the outage: exit %d, %q\n%s", b.code, b.stdout.String(), b.stderr.String())
+	}
+	checkSideEffects(t, fx, 1)
+}

@@ -32,7 +32,9 @@ type Server struct {
 	// Dir holds the data (data/) and the log (minio.log).
 	Dir string
 
-	proc *process.Process
+	proc  *process.Process
+	bin   string
+	ports []int
 }
 
 // Start starts a server in dir (a new temporary directory when empty).
@@ -51,20 +53,29 @@ func Start(ctx context.Context, dir string, log io.Writer) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(ports[0]), AccessKey: "graphjob-" + randomHex(4), SecretKey: randomHex(16), Dir: dir}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(ports[0]), AccessKey: "graphjob-" + randomHex(4), SecretKey: randomHex(16), Dir: dir,
+		bin: bin, ports: ports}
+	return s, s.start(ctx)
+}
+
+func (s *Server) start(ctx context.Context) error {
 	env := []string{"MINIO_ROOT_USER=" + s.AccessKey, "MINIO_ROOT_PASSWORD=" + s.SecretKey, "MINIO_BROWSER=off", "MINIO_UPDATE=off"}
-	proc, err := process.StartEnv(dir, "minio", bin, env, "server", dir+"/data",
-		"--address", "127.0.0.1:"+strconv.Itoa(ports[0]), "--console-address", "127.0.0.1:"+strconv.Itoa(ports[1]), "--quiet")
+	proc, err := process.StartEnv(s.Dir, "minio", s.bin, env, "server", s.Dir+"/data",
+		"--address", "127.0.0.1:"+strconv.Itoa(s.ports[0]), "--console-address", "127.0.0.1:"+strconv.Itoa(s.ports[1]), "--quiet")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.proc = proc
 	if err := proc.WaitReady(ctx, s.Endpoint+"/minio/health/ready", ""); err != nil {
 		proc.Stop(5 * time.Second)
-		return nil, err
+		return err
 	}
-	return s, nil
+	return nil
 }
+
+// Restart starts a stopped server again, on the same address, data and
+// credentials.
+func (s *Server) Restart(ctx context.Context) error { return s.start(ctx) }
 
 // StartForTest starts a server for one test and stops it when the test ends,
 // printing the server's log if the test failed.
