@@ -15,8 +15,8 @@ import (
 	"github.com/graphjob/graphjob/runner"
 )
 
-// BenchmarkCommit measures the commit of one step of a 1 KiB state on MinIO.
-func BenchmarkCommit(b *testing.B) {
+// benchStore starts MinIO for a benchmark and opens a store on a bucket.
+func benchStore(b *testing.B) *checkpoints.Store {
 	s := minio.StartForTest(b)
 	if err := s.CreateBucket(b.Context(), "bench"); err != nil {
 		b.Fatal(err)
@@ -29,26 +29,19 @@ func BenchmarkCommit(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
-	storetest.BenchmarkCommit(b, st)
+	b.Cleanup(func() { _ = st.Close() })
+	return st
+}
+
+// BenchmarkCommit measures the commit of one step of a 1 KiB state on MinIO.
+func BenchmarkCommit(b *testing.B) {
+	storetest.BenchmarkCommit(b, benchStore(b))
 }
 
 // BenchmarkSuperstep measures a superstep of a one-node loop run by the
 // runner against MinIO, committed sync and async.
 func BenchmarkSuperstep(b *testing.B) {
-	s := minio.StartForTest(b)
-	if err := s.CreateBucket(b.Context(), "bench"); err != nil {
-		b.Fatal(err)
-	}
-	for _, kv := range s.Env() {
-		k, v, _ := strings.Cut(kv, "=")
-		b.Setenv(k, v)
-	}
-	st, err := checkpoints.Open(b.Context(), s.URL("bench"), checkpoints.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := benchStore(b)
 	const steps = 50
 	type state struct {
 		N int `json:"n"`
