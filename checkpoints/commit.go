@@ -3,10 +3,8 @@ package checkpoints
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
-	"sync"
 
 	"github.com/graphjob/graphjob/graph"
 )
@@ -48,18 +46,13 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	chans := sortedKeys(cp.Values)
 	refs := make([]ValueRef, len(chans))
 	sizes := make([]int64, len(chans))
-	errs := make([]error, len(chans))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 8)
-	for i, ch := range chans {
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			refs[i], sizes[i], errs[i] = s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
-		})
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err := parallel(len(chans), 8, func(i int) error {
+		var err error
+		ch := chans[i]
+		refs[i], sizes[i], err = s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	for i, ch := range chans {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -24,23 +23,20 @@ func (s *Store) History(ctx context.Context, run string) ([]*Step, error) {
 	if len(objs) == 0 {
 		return nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
 	}
-	steps := make([]*Step, len(objs))
-	errs := make([]error, len(objs))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
+	numbers := make([]int, len(objs))
 	for i, o := range objs {
-		n, ok := parseNumber(o.Key, prefix)
-		if !ok {
+		var ok bool
+		if numbers[i], ok = parseNumber(o.Key, prefix); !ok {
 			return nil, &ObjectError{Run: run, Step: -1, Key: o.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
 		}
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			steps[i], errs[i] = s.Step(ctx, run, n)
-		})
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	steps := make([]*Step, len(objs))
+	err = parallel(len(objs), 16, func(i int) error {
+		var err error
+		steps[i], err = s.Step(ctx, run, numbers[i])
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	for i := 1; i < len(steps); i++ {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"sync"
 
 	sigsjson "sigs.k8s.io/json"
 
@@ -88,40 +87,20 @@ func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, erro
 		return nil, err
 	}
 	cp := graph.Checkpoint{Step: step, Values: make(map[string]any, len(st.Channels)), Versions: make(map[string]uint64, len(st.Channels)), Next: st.Next}
-	var (
-		mu       sync.Mutex
-		firstErr error
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, 8)
-	)
-	for ch, ref := range st.Channels {
-		cp.Versions[ch] = ref.Version
-		sem <- struct{}{}
-		wg.Go(func() {
-			defer func() { <-sem }()
-			v, err := s.value(ctx, run, step, ch, ref)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				firstErr = cmpErr(firstErr, err)
-				return
-			}
-			cp.Values[ch] = v
-		})
+	chans := sortedKeys(st.Channels)
+	values := make([]any, len(chans))
+	err = parallel(len(chans), 8, func(i int) error {
+		var err error
+		values[i], err = s.value(ctx, run, step, chans[i], st.Channels[chans[i]])
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return nil, firstErr
+	for i, ch := range chans {
+		cp.Values[ch], cp.Versions[ch] = values[i], st.Channels[ch].Version
 	}
 	return &Snapshot{Step: st, Checkpoint: cp}, nil
-}
-
-// cmpErr keeps the first error.
-func cmpErr(first, err error) error {
-	if first != nil {
-		return first
-	}
-	return err
 }
 
 // value reads and checks one channel value.

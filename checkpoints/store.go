@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"sync"
 	"time"
 
 	"gocloud.dev/blob"
@@ -276,6 +277,24 @@ func retry[T any](ctx context.Context, s *Store, op func() (T, error)) (T, error
 			return v, err
 		}
 	}
+}
+
+// parallel calls fn(0) … fn(n-1), at most limit at once, and returns their
+// errors joined. Requests to a store are mostly waiting, so running a few at
+// once cuts a commit's or a load's latency to a few round trips.
+func parallel(n, limit int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			errs[i] = fn(i)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // wait sleeps the backoff after the given try.

@@ -29,12 +29,10 @@ type committer struct {
 
 // begin returns where the run starts: its last committed step and pending
 // writes, or a new step 0, committed.
-func (c *committer) begin(ctx context.Context, g interface {
-	start(context.Context) (graph.Checkpoint, error)
-}) (graph.Checkpoint, map[int]graph.Update, error) {
+func (c *committer) begin(ctx context.Context, start func(context.Context) (graph.Checkpoint, error)) (graph.Checkpoint, map[int]graph.Update, error) {
 	snap, err := c.store.Latest(ctx, c.run)
 	if errors.Is(err, checkpoints.ErrNotFound) {
-		cp, err := g.start(ctx)
+		cp, err := start(ctx)
 		if err != nil {
 			return cp, nil, err
 		}

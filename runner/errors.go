@@ -1,7 +1,6 @@
 package runner
 
 import (
-	"context"
 	"errors"
 	"fmt"
 
@@ -74,8 +73,6 @@ func ExitCode(err error) int {
 		return ExitInvalid
 	case errors.As(err, &failed), failedForGood(err):
 		return ExitFailed
-	case errors.Is(err, context.Canceled):
-		return ExitTransient
 	}
 	return ExitTransient
 }

@@ -106,7 +106,9 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 	}
 
 	c := &committer{store: s, run: o.ID, mode: o.Durability, log: log, drain: o.Drain}
-	cp, pending, err := c.begin(ctx, starter[S]{g, input, o.RunOptions})
+	cp, pending, err := c.begin(ctx, func(ctx context.Context) (graph.Checkpoint, error) {
+		return g.Start(ctx, input, o.RunOptions...)
+	})
 	if err != nil {
 		return zero, err
 	}
@@ -118,17 +120,6 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		graph.WithRunID(o.ID), graph.WithCommit(c.commit), graph.WithTaskDone(c.taskDone), graph.WithPending(pending))
 	final, runErr := g.Resume(runCtx, cp, opts...)
 	return final, c.end(ctx, runErr)
-}
-
-// starter starts a new run of a graph from its input.
-type starter[S any] struct {
-	g     *graph.Graph[S]
-	input S
-	opts  []graph.RunOption
-}
-
-func (s starter[S]) start(ctx context.Context) (graph.Checkpoint, error) {
-	return s.g.Start(ctx, s.input, s.opts...)
 }
 
 // record writes the run record, or checks the one a previous attempt wrote.

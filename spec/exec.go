@@ -93,6 +93,9 @@ func lastLines(t *tailBuffer) string {
 // drain channel closes first, and reports whether it did.
 func runDraining(ctx context.Context, cmd *exec.Cmd) (drained bool, err error) {
 	drain, _ := ctx.Value(drainKey{}).(<-chan struct{})
+	if drain == nil {
+		return false, cmd.Run()
+	}
 	if err := cmd.Start(); err != nil {
 		return false, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -37,15 +38,7 @@ that changed). The steps are checked to form one chain.`,
 		Example: `  graphjob checkpoints list run-20261123-101500-1a2b3c4d
   graphjob checkpoints list nightly-29012345 --store s3://runs?region=eu-west-1 -o json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			s, err := store.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(&store, &out, func(cmd *cobra.Command, s *checkpoints.Store, args []string) error {
 			steps, err := s.History(cmd.Context(), args[0])
 			if err != nil {
 				return err
@@ -70,7 +63,7 @@ that changed). The steps are checked to form one chain.`,
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", r.Step, r.Time.Local().Format(time.DateTime), taskList(r.Tasks), took, r.Bytes)
 				}
 			})
-		},
+		}),
 	}
 	store.register(cmd)
 	out.register(cmd)
@@ -112,13 +105,11 @@ reported, never printed.`,
 		Example: `  graphjob checkpoints show run-20261123-101500-1a2b3c4d
   graphjob checkpoints show run-20261123-101500-1a2b3c4d --step 3 | jq .step`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := store.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			var snap *checkpoints.Snapshot
+		RunE: withStore(&store, nil, func(cmd *cobra.Command, s *checkpoints.Store, args []string) error {
+			var (
+				snap *checkpoints.Snapshot
+				err  error
+			)
 			if cmd.Flags().Changed("step") {
 				snap, err = s.Load(cmd.Context(), args[0], step)
 			} else {
@@ -128,7 +119,7 @@ reported, never printed.`,
 				return err
 			}
 			return printJSON(g.stdout, snap.Checkpoint.Values)
-		},
+		}),
 	}
 	store.register(cmd)
 	cmd.Flags().IntVar(&step, "step", 0, "the step to show (default: the last committed)")
@@ -155,15 +146,7 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 		Example: `  graphjob runs show nightly-29012345
   graphjob runs show nightly-29012345 -o json | jq .state`,
 		Args: usageArgs(cobra.ExactArgs(1)),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			s, err := store.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(&store, &out, func(cmd *cobra.Command, s *checkpoints.Store, args []string) error {
 			ctx, id := cmd.Context(), args[0]
 			rec, err := s.Run(ctx, id)
 			if err != nil {
@@ -171,14 +154,27 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 			}
 			view := struct {
 				*checkpoints.Run
-				checkpoints.RunInfo
+				Status     string         `json:"status"`
+				Step       int            `json:"step"` // -1 before the first commit
+				Error      string         `json:"error,omitempty"`
 				LastCommit time.Time      `json:"lastCommit"`
 				Next       []graph.Task   `json:"next"`
-				State      map[string]any `json:"state,omitempty"`
 				Pending    int            `json:"pendingTasks"`
-			}{Run: rec, RunInfo: s.Info(ctx, id)}
-			if snap, err := s.Latest(ctx, id); err == nil {
-				view.LastCommit, view.Next, view.State, view.Pending = snap.Step.Time, snap.Checkpoint.Next, snap.Checkpoint.Values, len(snap.Pending)
+				State      map[string]any `json:"state,omitempty"`
+			}{Run: rec, Status: "running", Step: -1}
+			res, err := s.Result(ctx, id)
+			switch {
+			case err == nil:
+				view.Status, view.Error = string(res.Status), res.Error
+			case !errors.Is(err, checkpoints.ErrNotFound):
+				return err
+			}
+			snap, err := s.Latest(ctx, id)
+			switch {
+			case err == nil:
+				view.Step, view.LastCommit, view.Next, view.Pending, view.State = snap.Step.Step, snap.Step.Time, snap.Checkpoint.Next, len(snap.Pending), snap.Checkpoint.Values
+			case !errors.Is(err, checkpoints.ErrNotFound):
+				return err
 			}
 			if out.format == "json" {
 				return printJSON(g.stdout, view)
@@ -194,7 +190,7 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 			}
 			fmt.Fprintln(w, "State:")
 			return printJSON(w, view.State)
-		},
+		}),
 	}
 	store.register(cmd)
 	out.register(cmd)
@@ -220,15 +216,7 @@ func newRunsListCmd(g *globals) *cobra.Command {
 		Example: `  graphjob runs list
   graphjob runs list --store s3://runs?region=eu-west-1 -o json`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := out.check(); err != nil {
-				return err
-			}
-			s, err := store.open(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer s.Close()
+		RunE: withStore(&store, &out, func(cmd *cobra.Command, s *checkpoints.Store, _ []string) error {
 			runs, err := s.Runs(cmd.Context())
 			if err != nil {
 				return err
@@ -246,7 +234,7 @@ func newRunsListCmd(g *globals) *cobra.Command {
 					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Graph, r.Status, step, created)
 				}
 			})
-		},
+		}),
 	}
 	store.register(cmd)
 	out.register(cmd)

@@ -92,6 +92,17 @@ func TestCheckpointCommands(t *testing.T) {
 		if code != 0 || json.Unmarshal([]byte(stdout), &rows) != nil || len(rows) != 3 || rows[2].Step != 2 || len(rows[1].Tasks) != 1 || rows[1].Bytes <= 0 {
 			t.Fatalf("exit %d, stdout %s, stderr %s", code, stdout, stderr)
 		}
+		code, stdout, _ = cli(t, t.Context(), "runs", "show", "r1", "--store", url, "-o", "json")
+		var show struct {
+			ID     string `json:"id"`
+			Graph  struct{ Name string }
+			Status string         `json:"status"`
+			Step   int            `json:"step"`
+			State  map[string]any `json:"state"`
+		}
+		if code != 0 || json.Unmarshal([]byte(stdout), &show) != nil || show.ID != "r1" || show.Graph.Name != "loop" || show.Status != "succeeded" || show.Step != 2 || show.State["done"] != true {
+			t.Fatalf("runs show -o json: exit %d, %s", code, stdout)
+		}
 		code, stdout, _ = cli(t, t.Context(), "runs", "list", "--store", url, "-o", "json")
 		var runs []checkpoints.RunInfo
 		if code != 0 || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 1 || runs[0].Status != "succeeded" {

@@ -38,6 +38,24 @@ func (f *storeFlags) open(ctx context.Context) (*checkpoints.Store, error) {
 	return s, nil
 }
 
+// withStore makes the RunE of a command that reads a store: it checks -o
+// (when out is given), opens the store, calls fn and closes the store.
+func withStore(store *storeFlags, out *outputFlag, fn func(cmd *cobra.Command, s *checkpoints.Store, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		if out != nil {
+			if err := out.check(); err != nil {
+				return err
+			}
+		}
+		s, err := store.open(cmd.Context())
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		return fn(cmd, s, args)
+	}
+}
+
 // outputFlag is -o: a table for people, or JSON for programs.
 type outputFlag struct{ format string }
 
