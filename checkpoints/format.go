@@ -24,12 +24,15 @@ const (
 type kind string
 
 const (
-	kindRun    kind = "run"
-	kindStep   kind = "step"
-	kindValue  kind = "value"
-	kindWrite  kind = "write"
-	kindResult kind = "result"
-	kindFloor  kind = "floor"
+	kindRun     kind = "run"
+	kindStep    kind = "step"
+	kindValue   kind = "value"
+	kindWrite   kind = "write"
+	kindResult  kind = "result"
+	kindFloor   kind = "floor"
+	kindCursor  kind = "cursor"
+	kindAttempt kind = "attempt"
+	kindEnded   kind = "ended"
 )
 
 // object is an encoded object: its header, its body and the body's hash.

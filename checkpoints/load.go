@@ -198,32 +198,7 @@ func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// lo exists; find hi that does not, doubling the distance.
-	var hi int
-	for d := 1; ; d *= 2 {
-		ok, err := exists(lo + d)
-		if err != nil {
-			return 0, err
-		}
-		if !ok {
-			hi = lo + d
-			break
-		}
-		lo += d
-	}
-	for hi-lo > 1 {
-		mid := lo + (hi-lo)/2
-		ok, err := exists(mid)
-		if err != nil {
-			return 0, err
-		}
-		if ok {
-			lo = mid
-		} else {
-			hi = mid
-		}
-	}
-	return lo, nil
+	return lastOf(lo, exists)
 }
 
 // firstStep returns the run's first step: 0, else the newest floor Retain

@@ -10,12 +10,12 @@ import (
 
 // Retained counts what Retain deleted.
 type Retained struct {
-	Steps, Values, Writes int
+	Steps, Values, Writes, Cursors int
 }
 
 // Retain deletes the run's steps older than the last keep (keep ≥ 1; the
 // latest step is never deleted), the values only those steps referenced, and
-// the pending writes of committed steps. It is safe while the run is being
+// the pending writes and cursors of committed steps. It is safe while the run is being
 // written: a value newer than the last committed step may be about to be
 // referenced and is kept. Steps are deleted oldest first, so an interrupted
 // Retain leaves a loadable run.
@@ -81,9 +81,10 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 		}
 		done.Values++
 	}
-	n, err := s.removeWrites(ctx, run, last)
-	done.Writes = n
-	if err != nil {
+	if done.Writes, err = s.removeByStep(ctx, run, "writes/", last); err != nil {
+		return done, err
+	}
+	if done.Cursors, err = s.removeByStep(ctx, run, "progress/", last); err != nil {
 		return done, err
 	}
 	return done, s.removeOldFloors(ctx, run, first)
@@ -105,10 +106,10 @@ func (s *Store) removeOldFloors(ctx context.Context, run string, first int) erro
 	return nil
 }
 
-// removeWrites deletes the pending writes of steps up to last: a committed
-// step holds their updates.
-func (s *Store) removeWrites(ctx context.Context, run string, last int) (int, error) {
-	prefix := runPrefix(run) + "writes/"
+// removeByStep deletes the pending writes or cursors (dir) of steps up to
+// last: a committed step holds their updates, and ends their work.
+func (s *Store) removeByStep(ctx context.Context, run, dir string, last int) (int, error) {
+	prefix := runPrefix(run) + dir
 	objs, err := s.list(ctx, prefix, "")
 	if err != nil {
 		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}

@@ -45,6 +45,7 @@ type runConfig struct {
 	commit      func(context.Context, Checkpoint) error
 	taskDone    func(context.Context, TaskInfo, Update) error
 	pending     map[int]Update
+	progress    Progress
 }
 
 // DefaultRecursionLimit is the recursion limit of a run without

@@ -48,6 +48,7 @@ type TaskInfo struct {
 	Step    int    // the superstep, counted from 1
 	Node    string
 	Index   int // the task's position in its superstep
+	Tasks   int // the number of tasks in its superstep
 	Attempt int // counted from 1
 	Item    any // the map item, when HasItem
 	HasItem bool
@@ -57,8 +58,10 @@ type taskKey struct{}
 
 // TaskFromContext returns the task a node runs as.
 func TaskFromContext(ctx context.Context) (TaskInfo, bool) {
-	t, ok := ctx.Value(taskKey{}).(TaskInfo)
-	return t, ok
+	if t, ok := ctx.Value(taskKey{}).(*taskContext); ok {
+		return t.info, true
+	}
+	return TaskInfo{}, false
 }
 
 // Nodes returns the names of the graph's nodes in the order they were added.
@@ -203,7 +206,7 @@ func (r *run[S]) execute(ctx context.Context, step int, tasks []Task) error {
 func (r *run[S]) runTasks(ctx context.Context, step int, tasks []Task) ([]Update, error) {
 	updates := make([]Update, len(tasks))
 	if len(tasks) == 1 {
-		u, err := r.runTask(ctx, step, 0, tasks[0])
+		u, err := r.runTask(ctx, step, 0, tasks)
 		updates[0] = u
 		return updates, err
 	}
@@ -222,7 +225,7 @@ func (r *run[S]) runTasks(ctx context.Context, step int, tasks []Task) ([]Update
 				if i >= len(tasks) || ctx.Err() != nil {
 					return
 				}
-				u, err := r.runTask(ctx, step, i, tasks[i])
+				u, err := r.runTask(ctx, step, i, tasks)
 				if err != nil {
 					failOnce.Do(func() { failure = err; cancel(err) })
 					return
@@ -237,15 +240,17 @@ func (r *run[S]) runTasks(ctx context.Context, step int, tasks []Task) ([]Update
 
 // runTask runs one task with its node's retry policy, unless its update is
 // pending from before a resume.
-func (r *run[S]) runTask(ctx context.Context, step, index int, t Task) (Update, error) {
+func (r *run[S]) runTask(ctx context.Context, step, index int, tasks []Task) (Update, error) {
 	if u, ok := r.pending[index]; ok {
 		return u, nil
 	}
+	t := tasks[index]
 	n := r.g.nodes[t.Node]
-	info := TaskInfo{RunID: r.cfg.runID, Step: step, Node: t.Node, Index: index, Item: t.Item, HasItem: t.HasItem}
+	info := TaskInfo{RunID: r.cfg.runID, Step: step, Node: t.Node, Index: index, Tasks: len(tasks), Item: t.Item, HasItem: t.HasItem}
+	progress := &taskProgress{store: r.cfg.progress}
 	attempts := n.retry.attempts()
 	for info.Attempt = 1; ; info.Attempt++ {
-		u, err := r.attempt(ctx, n, info)
+		u, err := r.attempt(ctx, n, &taskContext{info: info, progress: progress})
 		if err == nil {
 			if done := r.cfg.taskDone; done != nil {
 				if err := done(ctx, info, u); err != nil {
@@ -268,13 +273,13 @@ func (r *run[S]) runTask(ctx context.Context, step, index int, t Task) (Update, 
 
 // attempt calls the node once, under its timeout, turning a panic into an
 // error.
-func (r *run[S]) attempt(ctx context.Context, n *node[S], info TaskInfo) (u Update, err error) {
-	h := &r.cfg.hooks
+func (r *run[S]) attempt(ctx context.Context, n *node[S], tc *taskContext) (u Update, err error) {
+	h, info := &r.cfg.hooks, tc.info
 	if h.NodeStart != nil {
 		h.NodeStart(ctx, info)
 	}
 	start := r.cfg.clock.Now()
-	nctx := context.WithValue(ctx, taskKey{}, info)
+	nctx := context.WithValue(ctx, taskKey{}, tc)
 	if n.timeout > 0 {
 		var cancel context.CancelCauseFunc
 		nctx, cancel = context.WithCancelCause(nctx)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -53,6 +54,8 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"CommitAndLoad", testCommitAndLoad},
 		{"Deltas", testDeltas},
 		{"PendingWrites", testPendingWrites},
+		{"Cursors", testCursors},
+		{"Attempts", testAttempts},
 		{"Result", testResult},
 		{"HistoryAndRuns", testHistoryAndRuns},
 		{"Retention", testRetention},
@@ -226,6 +229,67 @@ func testPendingWrites(t *testing.T, b Backend) {
 	wantErr(t, err, checkpoints.ErrCorrupt)
 }
 
+func testCursors(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	chain(t, s, "run", 2)
+	_, err := s.LastCursor(t.Context(), "run", 3, 1)
+	wantErr(t, err, checkpoints.ErrNotFound)
+	for seq := 1; seq <= 37; seq++ {
+		must(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 3, Index: 1, Node: "fan", Seq: seq, Cursor: []byte(fmt.Sprintf(`{"done": %d}`, seq))}))
+	}
+	must(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 3, Index: 0, Node: "work", Seq: 1, Cursor: []byte(`"other task"`)}))
+	c, err := s.LastCursor(t.Context(), "run", 3, 1)
+	must(t, err)
+	if c.Seq != 37 || c.Node != "fan" || string(c.Cursor) != `{"done":37}` || c.Time.IsZero() {
+		t.Errorf("last cursor %+v (%s), want the 37th", c, c.Cursor)
+	}
+	// A number another attempt took fences this one.
+	wantErr(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 3, Index: 1, Node: "fan", Seq: 37, Cursor: []byte(`{"done": 1}`)}), checkpoints.ErrExists)
+	wantErr(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 3, Index: 1, Seq: 38, Cursor: []byte(`{`)}), nil)
+	wantErr(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 3, Index: 1, Seq: 0, Cursor: []byte(`1`)}), nil)
+}
+
+func testAttempts(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	chain(t, s, "run", 1)
+	attempts, err := s.Attempts(t.Context(), "run")
+	must(t, err)
+	if len(attempts) != 0 {
+		t.Fatalf("a run with no attempt lists %+v", attempts)
+	}
+	// Attempts starting at once get numbers of their own.
+	var wg sync.WaitGroup
+	started := make([]int, 12)
+	for i := range started {
+		wg.Go(func() {
+			a, err := s.StartAttempt(t.Context(), "run", checkpoints.Attempt{From: 1, Origin: map[string]string{"pod": fmt.Sprint("pod-", i)}})
+			if err != nil {
+				t.Error(err)
+			}
+			started[i] = a.N
+		})
+	}
+	wg.Wait()
+	slices.Sort(started)
+	if fmt.Sprint(started) != "[1 2 3 4 5 6 7 8 9 10 11 12]" {
+		t.Fatalf("attempt numbers %v, want 1 to 12", started)
+	}
+	must(t, s.EndAttempt(t.Context(), "run", checkpoints.AttemptEnd{N: 2, Step: 1, Exit: 75}))
+	must(t, s.EndAttempt(t.Context(), "run", checkpoints.AttemptEnd{N: 12, Step: 1, Exit: 1, Error: "storage unreachable"}))
+	wantErr(t, s.EndAttempt(t.Context(), "run", checkpoints.AttemptEnd{N: 12, Step: 2, Exit: 0}), checkpoints.ErrExists)
+	a, err := s.StartAttempt(t.Context(), "run", checkpoints.Attempt{From: 1})
+	must(t, err)
+	if a.N != 13 || a.Started.IsZero() {
+		t.Errorf("the next attempt is %+v, want number 13", a)
+	}
+	attempts, err = s.Attempts(t.Context(), "run")
+	must(t, err)
+	if len(attempts) != 13 || attempts[1].End == nil || attempts[1].End.Exit != 75 || attempts[0].End != nil ||
+		attempts[11].End == nil || attempts[11].End.Error != "storage unreachable" || attempts[12].N != 13 {
+		t.Errorf("attempts read back: %+v", attempts)
+	}
+}
+
 func testResult(t *testing.T, b Backend) {
 	s := b.Open(t, quickOpts())
 	chain(t, s, "run", 1)
@@ -279,12 +343,14 @@ func testRetention(t *testing.T, b Backend) {
 	chain(t, s, "run", 9)
 	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 5, Index: 0, Task: graph.Task{Node: "work"}}))
 	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 10, Index: 0, Task: graph.Task{Node: "work"}}))
+	must(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 9, Index: 0, Seq: 1, Cursor: []byte("1")}))
+	must(t, s.PutCursor(t.Context(), "run", checkpoints.Cursor{Step: 10, Index: 0, Seq: 1, Cursor: []byte("1")}))
 	_, err := s.Retain(t.Context(), "run", 0)
 	wantErr(t, err, nil)
 	got, err := s.Retain(t.Context(), "run", 3)
 	must(t, err)
 	// Steps 0-6 go; count, ratio and items had a value per step, so 3×7 values go.
-	if want := (checkpoints.Retained{Steps: 7, Values: 21, Writes: 1}); got != want {
+	if want := (checkpoints.Retained{Steps: 7, Values: 21, Writes: 1, Cursors: 1}); got != want {
 		t.Errorf("Retain = %+v, want %+v", got, want)
 	}
 	for i := range 10 {
