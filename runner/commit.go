@@ -19,29 +19,41 @@ type committer struct {
 	mode  Durability
 	log   zerolog.Logger
 	drain <-chan struct{} // closed when the run must drain
+	fence context.CancelCauseFunc
 
-	parent   *checkpoints.Step   // the last committed step
-	inflight chan error          // Async: the outcome of the commit in flight
-	buffered []graph.Checkpoint  // Exit: steps reached, not committed
-	mu       sync.Mutex          // guards writes
-	writes   []checkpoints.Write // Exit: pending writes not stored
+	parent   *checkpoints.Step  // the last committed step
+	first    int                // the first step this attempt runs
+	inflight *inflight          // Async: the commit in flight
+	buffered []graph.Checkpoint // Exit: steps reached, not committed
+
+	mu      sync.Mutex // guards what follows
+	writes  []checkpoints.Write
+	cursors map[task]checkpoints.Cursor // Exit: each task's newest cursor
+	seqs    map[task]int                // the number of each task's newest stored cursor
 }
 
-// begin returns where the run starts: its last committed step and pending
-// writes, or a new step 0, committed.
-func (c *committer) begin(ctx context.Context, start func(context.Context) (graph.Checkpoint, error)) (graph.Checkpoint, map[int]graph.Update, error) {
-	snap, err := c.store.Latest(ctx, c.run)
-	if errors.Is(err, checkpoints.ErrNotFound) {
+// inflight is an Async commit.
+type inflight struct {
+	done chan struct{}
+	err  error
+}
+
+// task names a task of a superstep.
+type task struct{ step, index int }
+
+// begin returns where the run starts: its last committed step snap and
+// pending writes, or, with no snap, a new step 0, committed.
+func (c *committer) begin(ctx context.Context, snap *checkpoints.Snapshot, start func(context.Context) (graph.Checkpoint, error)) (graph.Checkpoint, map[int]graph.Update, error) {
+	c.seqs = map[task]int{}
+	if snap == nil {
+		c.first = 1
 		cp, err := start(ctx)
 		if err != nil {
 			return cp, nil, err
 		}
 		return cp, nil, c.put(ctx, cp)
 	}
-	if err != nil {
-		return graph.Checkpoint{}, nil, err
-	}
-	c.parent = snap.Step
+	c.parent, c.first = snap.Step, snap.Step.Step+1
 	pending := make(map[int]graph.Update, len(snap.Pending))
 	for _, w := range snap.Pending {
 		pending[w.Index] = w.Update
@@ -61,8 +73,12 @@ func (c *committer) commit(ctx context.Context, cp graph.Checkpoint) error {
 		if err := c.wait(); err != nil {
 			return err
 		}
-		c.inflight = make(chan error, 1)
-		go func(done chan<- error) { done <- c.put(context.WithoutCancel(ctx), cp) }(c.inflight)
+		f := &inflight{done: make(chan struct{})}
+		c.inflight = f
+		go func() {
+			f.err = c.put(context.WithoutCancel(ctx), cp)
+			close(f.done)
+		}()
 	case Exit:
 		c.buffered = append(c.buffered, cp)
 	}
@@ -76,8 +92,12 @@ func (c *committer) commit(ctx context.Context, cp graph.Checkpoint) error {
 }
 
 // taskDone is the engine's WithTaskDone: a finished task's update is stored
-// at once, so that a run stopped inside the step does not run it again.
+// at once, so that a run stopped inside the step does not run it again. The
+// task of a step of one is not: the step's commit follows at once.
 func (c *committer) taskDone(ctx context.Context, t graph.TaskInfo, u graph.Update) error {
+	if t.Tasks == 1 {
+		return nil
+	}
 	w := checkpoints.Write{Step: t.Step, Index: t.Index, Task: graph.Task{Node: t.Node, Item: t.Item, HasItem: t.HasItem}, Update: u}
 	if c.mode == Exit {
 		c.mu.Lock()
@@ -85,7 +105,23 @@ func (c *committer) taskDone(ctx context.Context, t graph.TaskInfo, u graph.Upda
 		c.writes = append(c.writes, w)
 		return nil
 	}
+	if c.previousLost() {
+		return nil
+	}
 	return c.putWrite(context.WithoutCancel(ctx), w)
+}
+
+// previousLost waits for the commit of the step before the tasks running
+// (Async), and reports whether it failed. A task's write or cursor is stored
+// only once that step is committed: a resumed run must find none made on a
+// state it does not resume from.
+func (c *committer) previousLost() bool {
+	f := c.inflight // set before the tasks started, not changed while they run
+	if f == nil {
+		return false
+	}
+	<-f.done
+	return f.err != nil
 }
 
 func (c *committer) putWrite(ctx context.Context, w checkpoints.Write) error {
@@ -114,6 +150,13 @@ func (c *committer) put(ctx context.Context, cp graph.Checkpoint) error {
 		return err
 	}
 	c.parent = st
+	c.mu.Lock()
+	for k := range c.seqs {
+		if k.step <= st.Step {
+			delete(c.seqs, k) // the step's work is done
+		}
+	}
+	c.mu.Unlock()
 	c.log.Debug().Int("step", st.Step).Int64("bytes", st.Bytes()).Msg("step committed")
 	return nil
 }
@@ -130,12 +173,13 @@ func (c *committer) draining() bool {
 
 // wait waits for the commit in flight, if any.
 func (c *committer) wait() error {
-	if c.inflight == nil {
+	f := c.inflight
+	if f == nil {
 		return nil
 	}
-	err := <-c.inflight
+	<-f.done
 	c.inflight = nil
-	return err
+	return f.err
 }
 
 // flush commits what is in flight or buffered, then the pending writes of the
@@ -151,12 +195,22 @@ func (c *committer) flush(ctx context.Context) error {
 		c.buffered = c.buffered[1:]
 	}
 	c.mu.Lock()
-	writes := c.writes
-	c.writes = nil
+	writes, cursors := c.writes, c.cursors
+	c.writes, c.cursors = nil, nil
 	c.mu.Unlock()
+	if c.parent == nil {
+		return nil
+	}
 	for _, w := range writes {
-		if c.parent != nil && w.Step == c.parent.Step+1 {
+		if w.Step == c.parent.Step+1 {
 			if err := c.putWrite(ctx, w); err != nil {
+				return err
+			}
+		}
+	}
+	for _, cur := range cursors {
+		if cur.Step == c.parent.Step+1 {
+			if err := c.putCursor(ctx, cur); err != nil {
 				return err
 			}
 		}
@@ -167,12 +221,14 @@ func (c *committer) flush(ctx context.Context) error {
 // end makes what finished durable and writes the result the run's outcome
 // calls for. It works on after ctx is cancelled: a second signal stops tasks,
 // not the saving of what they finished.
-func (c *committer) end(ctx context.Context, runErr error) error {
+func (c *committer) end(ctx context.Context, runErr, cause error) error {
 	cancelled := ctx.Err() != nil
 	ctx = context.WithoutCancel(ctx)
 	flushErr := c.flush(ctx)
 	var fenced *FencedError
 	switch {
+	case errors.As(cause, &fenced) && !errors.As(runErr, &fenced):
+		return errors.Join(cause, runErr, flushErr)
 	case errors.As(runErr, &fenced) || errors.As(flushErr, &fenced):
 		return errors.Join(runErr, flushErr)
 	case flushErr != nil:
@@ -191,4 +247,18 @@ func (c *committer) end(ctx context.Context, runErr error) error {
 		return errors.Join(runErr, err)
 	}
 	return runErr
+}
+
+// endAttempt records how the attempt ended.
+func (c *committer) endAttempt(ctx context.Context, n int, err error) {
+	e := checkpoints.AttemptEnd{N: n, Step: -1, Exit: ExitCode(err)}
+	if c.parent != nil {
+		e.Step = c.parent.Step
+	}
+	if err != nil {
+		e.Error = err.Error()
+	}
+	if err := c.store.EndAttempt(context.WithoutCancel(ctx), c.run, e); err != nil {
+		c.log.Warn().Err(err).Msg("the end of this attempt was not recorded")
+	}
 }

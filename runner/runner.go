@@ -105,21 +105,39 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		return zero, err
 	}
 
-	c := &committer{store: s, run: o.ID, mode: o.Durability, log: log, drain: o.Drain}
-	cp, pending, err := c.begin(ctx, func(ctx context.Context) (graph.Checkpoint, error) {
-		return g.Start(ctx, input, o.RunOptions...)
-	})
+	snap, err := s.Latest(ctx, o.ID)
+	if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+		return zero, err
+	}
+	from := -1
+	if snap != nil {
+		from = snap.Step.Step
+	}
+	att, err := s.StartAttempt(ctx, o.ID, checkpoints.Attempt{From: from, Origin: o.Origin})
 	if err != nil {
 		return zero, err
 	}
+	log = log.With().Int("attempt", att.N).Logger()
+	ctx = log.WithContext(ctx)
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	c := &committer{store: s, run: o.ID, mode: o.Durability, log: log, drain: o.Drain, fence: cancel}
+	cp, pending, err := c.begin(ctx, snap, func(ctx context.Context) (graph.Checkpoint, error) {
+		return g.Start(ctx, input, o.RunOptions...)
+	})
+	if err != nil {
+		c.endAttempt(ctx, att.N, err)
+		return zero, err
+	}
 	stopDrain := c.watchDrain(runCtx, o.DrainTimeout, cancel)
 	defer stopDrain()
 	opts := append(append([]graph.RunOption{}, o.RunOptions...),
-		graph.WithRunID(o.ID), graph.WithCommit(c.commit), graph.WithTaskDone(c.taskDone), graph.WithPending(pending))
-	final, runErr := g.Resume(runCtx, cp, opts...)
-	return final, c.end(ctx, runErr)
+		graph.WithRunID(o.ID), graph.WithCommit(c.commit), graph.WithTaskDone(c.taskDone),
+		graph.WithPending(pending), graph.WithProgress(c))
+	final, err := g.Resume(runCtx, cp, opts...)
+	err = c.end(ctx, err, context.Cause(runCtx))
+	c.endAttempt(ctx, att.N, err)
+	return final, err
 }
 
 // record writes the run record, or checks the one a previous attempt wrote.

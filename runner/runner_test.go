@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -190,5 +191,96 @@ func TestDrain(t *testing.T) {
 				t.Fatalf("resumed: %+v, %v, %d node calls in all, want 10", got, err, calls.Load())
 			}
 		})
+	}
+}
+
+// itemsGraph is prep, then a node working through ten items that saves a
+// cursor after each. worked records the items worked; before is called
+// before each item.
+func itemsGraph(t *testing.T, worked *[]int, before func(ctx context.Context, item int)) *graph.Graph[loopState] {
+	t.Helper()
+	b := graph.New[loopState]()
+	must(t, b.AddNode("prep", func(context.Context, loopState) (graph.Update, error) { return nil, nil }))
+	must(t, b.AddNode("items", func(ctx context.Context, _ loopState) (graph.Update, error) {
+		var done int
+		if _, err := graph.LoadProgress(ctx, &done); err != nil {
+			return nil, err
+		}
+		for i := done; i < 10; i++ {
+			before(ctx, i)
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			*worked = append(*worked, i)
+			if err := graph.SaveProgress(ctx, i+1); err != nil {
+				return nil, err
+			}
+		}
+		return graph.Update{"done": true}, nil
+	}))
+	must(t, b.SetEntryPoint("prep"))
+	must(t, b.AddEdge("prep", "items"))
+	g, err := b.Compile()
+	must(t, err)
+	return g
+}
+
+// TestProgressAcrossAttempts stops a run inside a node (a second signal)
+// half-way through its items: the next attempt gets the node's cursor back
+// and works only the rest. Both attempts are recorded.
+func TestProgressAcrossAttempts(t *testing.T) {
+	for _, mode := range []runner.Durability{runner.Sync, runner.Async, runner.Exit} {
+		t.Run(string(mode), func(t *testing.T) {
+			s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+			var worked []int
+			ctx, cancel := context.WithCancel(t.Context())
+			g := itemsGraph(t, &worked, func(_ context.Context, item int) {
+				if item == 4 {
+					cancel()
+				}
+			})
+			_, err := runner.Run(ctx, g, loopState{}, options(s, mode))
+			if runner.ExitCode(err) != runner.ExitDrained {
+				t.Fatalf("stopped run: %v, want exit 75", err)
+			}
+			got, err := runner.Run(t.Context(), itemsGraph(t, &worked, func(context.Context, int) {}), loopState{}, options(s, mode))
+			if err != nil || !got.Done {
+				t.Fatalf("resumed: %+v, %v", got, err)
+			}
+			if fmt.Sprint(worked) != "[0 1 2 3 4 5 6 7 8 9]" {
+				t.Errorf("items worked %v, want each once", worked)
+			}
+			attempts, err := s.Attempts(t.Context(), "r")
+			must(t, err)
+			if len(attempts) != 2 || attempts[0].End == nil || attempts[0].End.Exit != runner.ExitDrained ||
+				attempts[1].End == nil || attempts[1].End.Exit != runner.ExitOK || attempts[0].From != -1 || attempts[1].From != 1 {
+				t.Errorf("attempts recorded: %+v", attempts)
+			}
+		})
+	}
+}
+
+// TestCursorFences: when another attempt saved the task's next cursor first,
+// this attempt stops as fenced (exit 1), and the other's cursor stands.
+func TestCursorFences(t *testing.T) {
+	s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+	var worked []int
+	g := itemsGraph(t, &worked, func(ctx context.Context, item int) {
+		if item == 3 {
+			task, _ := graph.TaskFromContext(ctx)
+			must(t, s.PutCursor(ctx, "r", checkpoints.Cursor{Step: task.Step, Index: 0, Node: "items", Seq: 4, Cursor: []byte("7")}))
+		}
+	})
+	_, err := runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
+	var fenced *runner.FencedError
+	if !errors.As(err, &fenced) || runner.ExitCode(err) != runner.ExitTransient {
+		t.Fatalf("run whose cursor was taken: %v, want fenced, exit 1", err)
+	}
+	if fmt.Sprint(worked) != "[0 1 2 3]" {
+		t.Errorf("items worked %v: the fenced attempt went on", worked)
+	}
+	c, err := s.LastCursor(t.Context(), "r", 2, 0)
+	if err != nil || string(c.Cursor) != "7" {
+		t.Errorf("last cursor %+v, %v; want the other attempt's", c, err)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -154,18 +155,30 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 			}
 			view := struct {
 				*checkpoints.Run
-				Status     string         `json:"status"`
-				Step       int            `json:"step"` // -1 before the first commit
-				Error      string         `json:"error,omitempty"`
-				LastCommit time.Time      `json:"lastCommit"`
-				Next       []graph.Task   `json:"next"`
-				Pending    int            `json:"pendingTasks"`
-				State      map[string]any `json:"state,omitempty"`
+				Status     string                `json:"status"`
+				Step       int                   `json:"step"` // -1 before the first commit
+				Error      string                `json:"error,omitempty"`
+				LastCommit time.Time             `json:"lastCommit"`
+				Next       []graph.Task          `json:"next"`
+				Pending    int                   `json:"pendingTasks"`
+				Attempts   []checkpoints.Attempt `json:"attempts"`
+				State      map[string]any        `json:"state,omitempty"`
 			}{Run: rec, Status: "running", Step: -1}
+			if view.Attempts, err = s.Attempts(ctx, id); err != nil {
+				return err
+			}
+			for _, a := range view.Attempts {
+				if a.End != nil && a.End.Error != "" {
+					view.Error = a.End.Error
+				}
+			}
 			res, err := s.Result(ctx, id)
 			switch {
 			case err == nil:
-				view.Status, view.Error = string(res.Status), res.Error
+				view.Status = string(res.Status)
+				if res.Error != "" {
+					view.Error = res.Error
+				}
 			case !errors.Is(err, checkpoints.ErrNotFound):
 				return err
 			}
@@ -185,6 +198,10 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 				fmt.Fprintf(w, "Origin:    %s=%s\n", k, rec.Origin[k])
 			}
 			fmt.Fprintf(w, "Status:    %s\nStep:      %d (committed %s)\nNext:      %s (%d finished)\n", view.Status, view.Step, view.LastCommit.Local().Format(time.DateTime), taskList(view.Next), view.Pending)
+			fmt.Fprintf(w, "Attempts:  %d\n", len(view.Attempts))
+			for _, a := range view.Attempts {
+				fmt.Fprintf(w, "  #%-3d %s  %s\n", a.N, a.Started.Local().Format(time.DateTime), attemptSummary(a))
+			}
 			if view.Error != "" {
 				fmt.Fprintf(w, "Error:     %s\n", view.Error)
 			}
@@ -195,6 +212,26 @@ func newRunsShowCmd(g *globals) *cobra.Command {
 	store.register(cmd)
 	out.register(cmd)
 	return cmd
+}
+
+// attemptSummary says where an attempt started and how it ended.
+func attemptSummary(a checkpoints.Attempt) string {
+	var b strings.Builder
+	if a.From < 0 {
+		b.WriteString("new run")
+	} else {
+		fmt.Fprintf(&b, "from step %d", a.From)
+	}
+	if host := cmp.Or(a.Origin["pod"], a.Origin["host"]); host != "" {
+		fmt.Fprintf(&b, " on %s", host)
+	}
+	e := a.End
+	if e == nil {
+		b.WriteString(", no end recorded: running, or killed")
+		return b.String()
+	}
+	fmt.Fprintf(&b, ", exit %d at step %d after %s", e.Exit, e.Step, e.Ended.Sub(a.Started).Round(time.Millisecond))
+	return b.String()
 }
 
 func newRunsHistoryCmd(g *globals) *cobra.Command {

@@ -39,6 +39,16 @@ func storeWithRun(t *testing.T) (string, string) {
 	if err := s.PutResult(t.Context(), "r1", checkpoints.Result{Status: checkpoints.Succeeded, Step: 2}); err != nil {
 		t.Fatal(err)
 	}
+	for i, end := range []checkpoints.AttemptEnd{{Step: 1, Exit: 1, Error: "storage unreachable"}, {Step: 2}} {
+		a, err := s.StartAttempt(t.Context(), "r1", checkpoints.Attempt{From: i - 1, Origin: map[string]string{"pod": "r1-abcde"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		end.N = a.N
+		if err := s.EndAttempt(t.Context(), "r1", end); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return url, dir
 }
 
@@ -59,6 +69,9 @@ func TestCheckpointCommands(t *testing.T) {
 		{"a step not committed", []string{"checkpoints", "show", "r1", "--step", "7", "--store", url}, 1, "", "", "runs/r1/steps/000000000007: not found"},
 		{"a run not there", []string{"checkpoints", "list", "nope", "--store", url}, 1, "", "", "run nope: object runs/nope/steps/: not found: no committed step"},
 		{"runs show", []string{"runs", "show", "r1", "--store", url}, 0, "", "Status:    succeeded\nStep:      2", ""},
+		{"runs show: attempts", []string{"runs", "show", "r1", "--store", url}, 0, "", "Attempts:  2\n  #1 ", ""},
+		{"runs show: each attempt", []string{"runs", "show", "r1", "--store", url}, 0, "", "from step 0 on r1-abcde, exit 0 at step 2 after", ""},
+		{"runs show: the last error", []string{"runs", "show", "r1", "--store", url}, 0, "", "Error:     storage unreachable", ""},
 		{"runs history", []string{"runs", "history", "r1", "--store", url}, 0, "", "STEP  TIME                 NODES  DURATION  BYTES", ""},
 		{"a bad -o", []string{"runs", "list", "--store", url, "-o", "yaml"}, 2, "", "", "--output \"yaml\": use table or json"},
 		{"a bad run ID", []string{"checkpoints", "show", "../x", "--store", url}, 1, "", "", "run ID \"../x\""},

@@ -142,7 +142,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		RunOptions: []graph.RunOption{
 			graph.WithRecursionLimit(limit),
 			graph.WithMaxConcurrency(f.maxConcurrency),
-			graph.WithHooks(logHooks(log)),
+			graph.WithHooks(logHooks()),
 		},
 	})
 	if err != nil {
@@ -209,23 +209,25 @@ func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, erro
 }
 
 // logHooks logs the run's progress: a line per superstep, and a line per
-// node attempt that failed.
-func logHooks(log zerolog.Logger) graph.Hooks {
+// node attempt that failed. They log with the context's logger, which the
+// runner gives the attempt's number; a node's own retries are its "try".
+func logHooks() graph.Hooks {
 	return graph.Hooks{
-		StepStart: func(_ context.Context, step int, tasks []graph.Task) {
-			log.Debug().Int("step", step).Strs("nodes", taskNodes(tasks)).Msg("step started")
+		StepStart: func(ctx context.Context, step int, tasks []graph.Task) {
+			zerolog.Ctx(ctx).Debug().Int("step", step).Strs("nodes", taskNodes(tasks)).Msg("step started")
 		},
-		StepEnd: func(_ context.Context, step int, tasks []graph.Task, elapsed time.Duration, err error) {
+		StepEnd: func(ctx context.Context, step int, tasks []graph.Task, elapsed time.Duration, err error) {
 			if err == nil {
-				log.Info().Int("step", step).Strs("nodes", taskNodes(tasks)).Dur("elapsed_ms", elapsed).Msg("step done")
+				zerolog.Ctx(ctx).Info().Int("step", step).Strs("nodes", taskNodes(tasks)).Dur("elapsed_ms", elapsed).Msg("step done")
 			}
 		},
-		NodeEnd: func(_ context.Context, t graph.TaskInfo, elapsed time.Duration, err error) {
+		NodeEnd: func(ctx context.Context, t graph.TaskInfo, elapsed time.Duration, err error) {
+			log := zerolog.Ctx(ctx)
 			ev := log.Debug()
 			if err != nil {
 				ev = log.Warn().Err(err)
 			}
-			ev.Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Dur("elapsed_ms", elapsed).Msg("node attempt done")
+			ev.Int("step", t.Step).Str("node", t.Node).Int("try", t.Attempt).Dur("elapsed_ms", elapsed).Msg("node attempt done")
 		},
 	}
 }
@@ -251,7 +253,7 @@ func taskNodes(tasks []graph.Task) []string {
 // stderrLogger logs each line an exec node writes to stderr, with the run's
 // logger from the context.
 func stderrLogger(ctx context.Context, t graph.TaskInfo) io.Writer {
-	l := zerolog.Ctx(ctx).With().Int("step", t.Step).Str("node", t.Node).Int("attempt", t.Attempt).Logger()
+	l := zerolog.Ctx(ctx).With().Int("step", t.Step).Str("node", t.Node).Int("try", t.Attempt).Logger()
 	return &lineWriter{emit: func(line string) { l.Info().Str("stderr", line).Msg("node output") }}
 }
 
