@@ -361,3 +361,55 @@ func TestStorageOutage(t *testing.T) {
 	}
 	checkSideEffects(t, fx, 1)
 }
+
+// TestProgressInsideANode kills (SIGKILL) or stops (SIGTERM) a run inside its
+// one long node, again and again until it finishes: each attempt starts from
+// the cursor the node saved last, so few items run again; without cursors
+// every attempt would start from item 0.
+func TestProgressInsideANode(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			for r := range 8 {
+				sig := []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM}[r%2]
+				run := fmt.Sprintf("progress-%d-%s", r, map[syscall.Signal]string{syscall.SIGKILL: "kill", syscall.SIGTERM: "term"}[sig])
+				fx := filepath.Join(dir, run+".fx")
+				env := append([]string{"SIDEFX=" + fx}, st.env...)
+				stops := 0
+				for {
+					a := startAttempt(t, env, "run", "testdata/progress.yaml", "--store", st.url, "--run-id", run)
+					if !a.wait(time.Duration(250+rand.IntN(400)) * time.Millisecond) {
+						a.signal(t, sig)
+						<-a.done
+						stops++
+						if sig == syscall.SIGTERM && a.code != 75 && a.code != 0 {
+							t.Fatalf("%s: exit %d after SIGTERM, want 75\n%s", run, a.code, a.stderr.String())
+						}
+						continue
+					}
+					if a.code != 0 || strings.TrimSpace(a.stdout.String()) != `{"items":20}` {
+						t.Fatalf("%s after %d stops: exit %d, %q\n%s", run, stops, a.code, a.stdout.String(), a.stderr.String())
+					}
+					break
+				}
+				count := sideEffects(t, fx)
+				again := 0
+				for i := range 20 {
+					if count[fmt.Sprint(i)] == 0 {
+						t.Errorf("%s: item %d never ran", run, i)
+					}
+					again += max(count[fmt.Sprint(i)]-1, 0)
+				}
+				// A drained command saves its last cursor as it exits: at most the
+				// item the signal interrupted runs again. A killed one loses what
+				// it wrote since the last save (every 100 ms): a few items, 40 ms
+				// each.
+				perStop := map[syscall.Signal]int{syscall.SIGTERM: 1, syscall.SIGKILL: 5}[sig]
+				if again > perStop*stops {
+					t.Errorf("%s: %d items ran again after %d stops; want at most %d a stop", run, again, stops, perStop)
+				}
+				t.Logf("%s: %d stops, %d items ran again", run, stops, again)
+			}
+		})
+	}
+}

@@ -90,6 +90,7 @@ func (c *committer) putCursor(ctx context.Context, cur checkpoints.Cursor) error
 		return fenced
 	}
 	if err != nil {
+		c.log.Warn().Err(err).Int("step", cur.Step).Str("node", cur.Node).Msg("cursor not saved")
 		return err
 	}
 	c.mu.Lock()

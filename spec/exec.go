@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -45,6 +44,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		// The command and its children form a process group, stopped together
 		// as a container's processes are: SIGTERM, then SIGKILL after the grace.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		dieWithParent(cmd.SysProcAttr)
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
 		cmd.WaitDelay = ExecGrace
 		stdout := &limitBuffer{max: MaxResponse}
@@ -58,7 +58,25 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 				}
 			}
 		}
-		drained, err := runDraining(ctx, cmd)
+		pf, err := newProgressFile()
+		if err != nil {
+			return nil, err
+		}
+		defer pf.Close()
+		cmd.Env = append(cmd.Env, "GRAPHJOB_PROGRESS_FILE="+pf.path)
+		drained, err := runCommand(ctx, cmd, pf)
+		// The command's last cursor counts only if it did not finish its work.
+		pf.read(true)
+		var saveErr error
+		if err != nil || context.Cause(ctx) != nil {
+			saveErr = pf.save(ctx)
+		}
+		if pf.err != nil {
+			return nil, graph.Permanent(fmt.Errorf("command %s: %w", spec.command[0], pf.err))
+		}
+		if saveErr != nil {
+			err = errors.Join(err, fmt.Errorf("its last cursor was not saved: %w", saveErr))
+		}
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, fmt.Errorf("command %s stopped: %w", spec.command[0], cause)
 		}
@@ -89,27 +107,28 @@ func lastLines(t *tailBuffer) string {
 	return ""
 }
 
-// runDraining runs cmd, sending its process group SIGTERM if the context's
-// drain channel closes first, and reports whether it did.
-func runDraining(ctx context.Context, cmd *exec.Cmd) (drained bool, err error) {
+// runCommand runs cmd, saving the cursors it writes to pf as they come, and
+// sending its process group SIGTERM if the context's drain channel closes
+// first; it reports whether it did.
+func runCommand(ctx context.Context, cmd *exec.Cmd, pf *progressFile) (drained bool, err error) {
 	drain, _ := ctx.Value(drainKey{}).(<-chan struct{})
-	if drain == nil {
-		return false, cmd.Run()
-	}
 	if err := cmd.Start(); err != nil {
 		return false, err
 	}
-	done := make(chan struct{})
-	var signalled atomic.Bool
-	go func() {
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	tick := time.NewTicker(ProgressInterval)
+	defer tick.Stop()
+	for {
 		select {
+		case err := <-exited:
+			return drained, err
 		case <-drain:
-			signalled.Store(true)
+			drained, drain = true, nil
 			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		case <-done:
+		case <-tick.C:
+			pf.read(false)
+			_ = pf.save(ctx) // a cursor not saved now may be saved at the next tick
 		}
-	}()
-	err = cmd.Wait()
-	close(done)
-	return signalled.Load(), err
+	}
 }

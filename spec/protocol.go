@@ -21,6 +21,8 @@ type request struct {
 	State graph.State `json:"state"`
 	Item  *itemValue  `json:"item,omitempty"`
 	Run   runInfo     `json:"run"`
+	// Progress is the task's last saved cursor, when it runs again.
+	Progress json.RawMessage `json:"progress,omitempty"`
 }
 
 // itemValue carries a map task's item, which may itself be null.
@@ -35,8 +37,8 @@ type runInfo struct {
 	Attempt int    `json:"attempt"`
 }
 
-func newRequest(s graph.State, t graph.TaskInfo) ([]byte, error) {
-	r := request{State: s, Run: runInfo{ID: t.RunID, Step: t.Step, Node: t.Node, Attempt: t.Attempt}}
+func newRequest(s graph.State, t graph.TaskInfo, progress json.RawMessage) ([]byte, error) {
+	r := request{State: s, Run: runInfo{ID: t.RunID, Step: t.Step, Node: t.Node, Attempt: t.Attempt}, Progress: progress}
 	if t.HasItem {
 		r.Item = &itemValue{t.Item}
 	}
@@ -48,7 +50,11 @@ func newRequest(s graph.State, t graph.TaskInfo) ([]byte, error) {
 func protocolNode(call func(ctx context.Context, task graph.TaskInfo, req []byte) (graph.Update, error)) graph.NodeFunc[graph.State] {
 	return func(ctx context.Context, s graph.State) (graph.Update, error) {
 		task, _ := graph.TaskFromContext(ctx)
-		req, err := newRequest(s, task)
+		var progress json.RawMessage
+		if _, err := graph.LoadProgress(ctx, &progress); err != nil {
+			return nil, fmt.Errorf("loading the task's cursor: %w", err)
+		}
+		req, err := newRequest(s, task, progress)
 		if err != nil {
 			return nil, graph.Permanent(fmt.Errorf("encoding the request: %w", err))
 		}

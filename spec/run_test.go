@@ -535,3 +535,44 @@ func TestExecDrain(t *testing.T) {
 		})
 	}
 }
+
+// TestExecProgress: a command writes cursors to $GRAPHJOB_PROGRESS_FILE and
+// fails half-way; its retry gets the last cursor as "progress" in the request
+// and works only the items left. A line that is not JSON fails the node,
+// naming the line.
+func TestExecProgress(t *testing.T) {
+	worked := filepath.Join(t.TempDir(), "worked")
+	t.Setenv("WORKED", worked)
+	g := load(t, `
+  state: {n: {type: int}}
+  entry: a
+  nodes:
+    a:
+      exec:
+        command: `+sh(`start=$(sed -n 's/.*"progress":{"done":\([0-9]*\)}.*/\1/p'); i=${start:-0}
+while [ $i -lt 6 ]; do
+  if [ "$GRAPHJOB_ATTEMPT" = 1 ] && [ $i = 4 ]; then exit 1; fi
+  echo $i >> "$WORKED"
+  i=$((i + 1))
+  printf '{"done": %d}\n' $i >> "$GRAPHJOB_PROGRESS_FILE"
+  sleep 0.07
+done
+echo '{"n": 6}'`)+`
+      retry: {maxAttempts: 2, initialBackoff: 1ms}
+`)
+	got, err := run(t, g, nil)
+	if err != nil || got != `{"n":6}` {
+		t.Fatalf("got %s, %v", got, err)
+	}
+	data, err := os.ReadFile(worked)
+	if err != nil || strings.Fields(string(data)) == nil || strings.Join(strings.Fields(string(data)), " ") != "0 1 2 3 4 5" {
+		t.Errorf("items worked: %q, %v; want each of 0-5 once", data, err)
+	}
+
+	g = load(t, "  state: {n: {type: int}}\n  entry: a\n  nodes:\n    a: {exec: {command: "+sh(`printf '1\n\n{"a": 2}\nhalf {\n' >> "$GRAPHJOB_PROGRESS_FILE"`)+"}, retry: {maxAttempts: 3, initialBackoff: 1ms}}\n")
+	_, err = run(t, g, nil)
+	var ne *graph.NodeError
+	if !errors.As(err, &ne) || ne.Attempts != 1 || !strings.Contains(err.Error(), `line 4 of $GRAPHJOB_PROGRESS_FILE is not JSON ("half {")`) {
+		t.Errorf("a bad progress line: %v, want one attempt failing on line 4", err)
+	}
+}
