@@ -46,10 +46,11 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	chans := sortedKeys(cp.Values)
 	refs := make([]ValueRef, len(chans))
 	sizes := make([]int64, len(chans))
+	inline := make([][]byte, len(chans))
 	err := parallel(len(chans), 8, func(i int) error {
 		var err error
 		ch := chans[i]
-		refs[i], sizes[i], err = s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
+		refs[i], sizes[i], inline[i], err = s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
 		return err
 	})
 	if err != nil {
@@ -58,6 +59,12 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	for i, ch := range chans {
 		st.Channels[ch] = refs[i]
 		st.Written += sizes[i]
+		if inline[i] != nil {
+			if st.Values == nil {
+				st.Values = map[string]json.RawMessage{}
+			}
+			st.Values[ch] = inline[i]
+		}
 	}
 	obj, err := s.putRecord(ctx, run, cp.Step, stepKey(run, cp.Step), kindStep, st)
 	if err != nil {
@@ -68,27 +75,32 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 }
 
 // putValue stores a channel's value unless parent already references that
-// version, and returns its reference and the bytes written.
-func (s *Store) putValue(ctx context.Context, run string, step int, ch string, version uint64, v any, parent *Step) (ValueRef, int64, error) {
+// version, and returns its reference and the bytes written; a small value is
+// returned to go in the step's record instead.
+func (s *Store) putValue(ctx context.Context, run string, step int, ch string, version uint64, v any, parent *Step) (ref ValueRef, written int64, inline []byte, err error) {
 	if parent != nil {
 		if ref, ok := parent.Channels[ch]; ok && ref.Version == version {
-			return ref, 0, nil
+			return ref, 0, nil, nil
 		}
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
-		return ValueRef{}, 0, fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
+		return ValueRef{}, 0, nil, fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
 	}
 	obj := encode(kindValue, body)
-	ref := ValueRef{Version: version, SHA256: obj.sum, Size: int64(len(body))}
+	ref = ValueRef{Version: version, SHA256: obj.sum, Size: int64(len(body))}
+	if len(body) <= InlineLimit {
+		ref.Inline, ref.Step = true, step
+		return ref, 0, body, nil
+	}
 	key := valueKey(run, ch, ref)
 	// The key holds the value's hash, so a create that finds the object
 	// already there found these very bytes: another writer of the same step
 	// produced the same value. Only a step's record decides who won.
 	if err := s.create(ctx, key, obj); err != nil {
-		return ValueRef{}, 0, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+		return ValueRef{}, 0, nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
 	}
-	return ref, obj.size(), nil
+	return ref, obj.size(), nil, nil
 }
 
 // PutWrite makes a finished task's update durable before its superstep is

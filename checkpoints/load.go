@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 
 	sigsjson "sigs.k8s.io/json"
 
@@ -89,9 +90,11 @@ func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, erro
 	cp := graph.Checkpoint{Step: step, Values: make(map[string]any, len(st.Channels)), Versions: make(map[string]uint64, len(st.Channels)), Next: st.Next}
 	chans := sortedKeys(st.Channels)
 	values := make([]any, len(chans))
+	holders := &holders{steps: map[int]*holder{step: {st: st}}}
+	holders.steps[step].once.Do(func() {})
 	err = parallel(len(chans), 8, func(i int) error {
 		var err error
-		values[i], err = s.value(ctx, run, step, chans[i], st.Channels[chans[i]])
+		values[i], err = s.value(ctx, run, step, chans[i], st.Channels[chans[i]], holders)
 		return err
 	})
 	if err != nil {
@@ -103,19 +106,42 @@ func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, erro
 	return &Snapshot{Step: st, Checkpoint: cp}, nil
 }
 
-// value reads and checks one channel value.
-func (s *Store) value(ctx context.Context, run string, step int, ch string, ref ValueRef) (any, error) {
+// value reads and checks one channel value: from the record of the step
+// that wrote it (read once per Load through holders), or its own object. An
+// inline value whose step retention deleted is in its own object too.
+func (s *Store) value(ctx context.Context, run string, step int, ch string, ref ValueRef, holders *holders) (any, error) {
 	key := valueKey(run, ch, ref)
-	data, err := s.read(ctx, key)
-	if errors.Is(err, ErrNotFound) {
-		err = fmt.Errorf("%w: dangling reference: channel %q version %d is missing (deleted outside graphjob?)", ErrCorrupt, ch, ref.Version)
+	var body []byte
+	if ref.Inline {
+		holder, err := holders.get(ref.Step, func() (*Step, error) { return s.Step(ctx, run, ref.Step) })
+		switch {
+		case err == nil:
+			body, key = holder.Values[ch], stepKey(run, ref.Step)
+			if body == nil {
+				return nil, &ObjectError{Run: run, Step: step, Key: key, Err: fmt.Errorf("%w: dangling reference: the record holds no value of channel %q", ErrCorrupt, ch)}
+			}
+		case !errors.Is(err, ErrNotFound):
+			return nil, err
+		}
 	}
-	if err != nil {
-		return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+	var sum string
+	if body == nil {
+		data, err := s.read(ctx, key)
+		if errors.Is(err, ErrNotFound) {
+			err = fmt.Errorf("%w: dangling reference: channel %q version %d is missing (deleted outside graphjob?)", ErrCorrupt, ch, ref.Version)
+		}
+		if err == nil {
+			body, sum, err = decode(data, kindValue)
+		}
+		if err != nil {
+			return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
+		}
+	} else {
+		sum = encode(kindValue, body).sum
 	}
-	body, sum, err := decode(data, kindValue)
-	if err == nil && (sum != ref.SHA256 || int64(len(body)) != ref.Size) {
-		err = fmt.Errorf("%w: holds sha256:%s (%d bytes), the step references sha256:%s (%d bytes)", ErrCorrupt, sum, len(body), ref.SHA256, ref.Size)
+	var err error
+	if sum != ref.SHA256 || int64(len(body)) != ref.Size {
+		err = fmt.Errorf("%w: holds sha256:%s (%d bytes) for channel %q, the step references sha256:%s (%d bytes)", ErrCorrupt, sum, len(body), ch, ref.SHA256, ref.Size)
 	}
 	var v any
 	if err == nil {
@@ -125,6 +151,30 @@ func (s *Store) value(ctx context.Context, run string, step int, ch string, ref 
 		return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
 	}
 	return v, nil
+}
+
+// holders reads each step record that holds inline values once.
+type holders struct {
+	mu    sync.Mutex
+	steps map[int]*holder
+}
+
+type holder struct {
+	once sync.Once
+	st   *Step
+	err  error
+}
+
+func (h *holders) get(step int, read func() (*Step, error)) (*Step, error) {
+	h.mu.Lock()
+	e := h.steps[step]
+	if e == nil {
+		e = &holder{}
+		h.steps[step] = e
+	}
+	h.mu.Unlock()
+	e.once.Do(func() { e.st, e.err = read() })
+	return e.st, e.err
 }
 
 // Latest reads the run's last committed step and its pending writes.

@@ -1,6 +1,7 @@
 package checkpoints
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -41,6 +42,8 @@ type Step struct {
 	Tasks []graph.Task `json:"tasks,omitempty"`
 	// Channels locates each channel's value at this step.
 	Channels map[string]ValueRef `json:"channels"`
+	// Values holds the small values this step wrote (see InlineLimit).
+	Values map[string]json.RawMessage `json:"values,omitempty"`
 	// Next lists the tasks due in the next superstep; none when the run is done.
 	Next []graph.Task `json:"next"`
 	// Written counts the bytes of the values this commit wrote; unchanged
@@ -57,12 +60,20 @@ type Step struct {
 func (s *Step) Bytes() int64 { return s.Size + s.Written }
 
 // ValueRef locates one channel value: the channel's version, and the SHA-256
-// and size of the value's JSON.
+// and size of the value's JSON. A small value is in the record of the step
+// that wrote it (Inline, Step); a larger one is an object of its own.
 type ValueRef struct {
 	Version uint64 `json:"version"`
 	SHA256  string `json:"sha256"`
 	Size    int64  `json:"size"`
+	Inline  bool   `json:"inline,omitempty"`
+	Step    int    `json:"step,omitempty"`
 }
+
+// InlineLimit is the largest value, in bytes of JSON, kept in the record of
+// the step that wrote it rather than in an object of its own: a step that
+// changes only small channels is one write.
+const InlineLimit = 16 << 10
 
 // Write is a pending write: the update of a task that finished inside a
 // superstep not yet committed. A resumed run applies it instead of running the

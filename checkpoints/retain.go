@@ -44,6 +44,11 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 			if n == last {
 				newest[escapeChannel(ch)] = ref.Version
 			}
+			if ref.Inline && ref.Step < first {
+				if err := s.spill(ctx, run, ch, ref); err != nil {
+					return done, err
+				}
+			}
 		}
 	}
 	// The floor marker lets LastStep start from the first kept step without
@@ -88,6 +93,32 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 		return done, err
 	}
 	return done, s.removeOldFloors(ctx, run, first)
+}
+
+// spill copies an inline value that a kept step references out of the
+// record of the step that wrote it, which is about to go, into an object of
+// its own, where loading finds it once the record is gone.
+func (s *Store) spill(ctx context.Context, run, ch string, ref ValueRef) error {
+	key := valueKey(run, ch, ref)
+	if ok, err := s.exists(ctx, key); ok || err != nil {
+		if err != nil {
+			return &ObjectError{Run: run, Step: ref.Step, Key: key, Err: err}
+		}
+		return nil
+	}
+	st, err := s.Step(ctx, run, ref.Step)
+	if err != nil {
+		return err
+	}
+	body := st.Values[ch]
+	obj := encode(kindValue, body)
+	if body == nil || obj.sum != ref.SHA256 {
+		return &ObjectError{Run: run, Step: ref.Step, Key: stepKey(run, ref.Step), Err: fmt.Errorf("%w: the record does not hold the value of channel %q that later steps reference", ErrCorrupt, ch)}
+	}
+	if err := s.create(ctx, key, obj); err != nil {
+		return &ObjectError{Run: run, Step: ref.Step, Key: key, Err: err}
+	}
+	return nil
 }
 
 // removeOldFloors deletes the floor markers below first.

@@ -2,7 +2,11 @@ package runner_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 
 	"gocloud.dev/blob/memblob"
@@ -47,6 +51,7 @@ func BenchmarkSuperstep(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
 	})
+	b.Run("bare-fsync", func(b *testing.B) { benchBareWrite(b, g, steps) })
 	for _, store := range []string{"mem", "file"} {
 		for _, mode := range []runner.Durability{runner.Sync, runner.Async, runner.Exit} {
 			b.Run(fmt.Sprintf("%s-%s", store, mode), func(b *testing.B) {
@@ -82,4 +87,54 @@ func benchRun(b *testing.B, open func() *checkpoints.Store, mode runner.Durabili
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
+}
+
+// benchBareWrite is the yardstick for a file store: per superstep, one new
+// file holding the bytes a committed step writes, synced, and its directory
+// synced (what makes a new file durable), with no graph and no store.
+func benchBareWrite(b *testing.B, g *graph.Graph[loopState], steps int) {
+	var written atomic.Int64
+	s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{BeforeWrite: func(_ string, n int64) error {
+		written.Add(n)
+		return nil
+	}})
+	o := options(s, runner.Sync)
+	o.RunOptions = []graph.RunOption{graph.WithRecursionLimit(steps + 1)}
+	if _, err := runner.Run(b.Context(), g, loopState{}, o); err != nil {
+		b.Fatal(err)
+	}
+	data := make([]byte, written.Load()/int64(steps+1))
+	dir := b.TempDir()
+	i := 0
+	for b.Loop() {
+		for range steps {
+			i++
+			if err := writeSynced(filepath.Join(dir, fmt.Sprint(i)), data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*steps), "ns/step")
+	b.ReportMetric(float64(len(data)), "bytes/step")
+}
+
+func writeSynced(path string, data []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Sync(); err != nil {
+		return errors.Join(err, f.Close())
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
 }
