@@ -110,8 +110,8 @@ func checkpointAt(i int) graph.Checkpoint {
 	return graph.Checkpoint{
 		Step: i,
 		Values: map[string]any{
-			"count":     int64(i),
-			"big":       strings.Repeat("x", checkpoints.InlineLimit+1), // an object of its own
+			"count": int64(i),
+			"big":   strings.Repeat("x", checkpoints.InlineLimit+1), // an object of its own
 
 			"ratio":     float64(i) + 0.5,
 			"items":     []any{int64(i), "two", true, nil},
