@@ -16,7 +16,7 @@ import (
 
 // cli runs graphjob with args and returns its exit code, stdout and stderr.
 // A run without --store gets a store of its own.
-func cli(t *testing.T, ctx context.Context, args ...string) (int, string, string) {
+func cli(t testing.TB, ctx context.Context, args ...string) (int, string, string) {
 	t.Helper()
 	if len(args) > 0 && args[0] == "run" && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--store") }) {
 		args = append(args, "--store", "file://"+t.TempDir())
