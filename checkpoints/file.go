@@ -14,8 +14,8 @@ import (
 )
 
 // fileCreator writes the objects of a file:// store create-only across
-// processes: each object is written to a temporary file, synced, and linked to
-// its name. link(2) fails if the name exists, atomically, on local and network
+// processes: each object is written to an unnamed file in its directory
+// (Linux's O_TMPFILE) or to a temporary file, synced, and linked to its name. link(2) fails if the name exists, atomically, on local and network
 // filesystems alike, where fileblob's own check holds only inside one process.
 // Reads, lists and deletes go through fileblob, which reads these files as its
 // own.
@@ -24,6 +24,9 @@ type fileCreator struct {
 	prefix string
 	tmp    string
 }
+
+// namedTemp turns the unnamed files off (tests of the other way).
+var namedTemp = false
 
 // errFileExists is the error of a create whose name is taken; Store.create
 // resolves it by reading the object back.
@@ -54,6 +57,14 @@ func (f *fileCreator) create(key string, obj object) error {
 	path := filepath.Join(f.root, filepath.FromSlash(f.prefix+key))
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
+	}
+	if !namedTemp {
+		if done, err := createUnnamed(filepath.Dir(path), path, obj); done {
+			if err != nil {
+				return err
+			}
+			return syncDir(filepath.Dir(path))
+		}
 	}
 	if err := os.MkdirAll(f.tmp, 0o755); err != nil {
 		return err

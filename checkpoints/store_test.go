@@ -12,6 +12,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	*checkpoints.NamedTemp = os.Getenv("GRAPHJOB_TEST_NAMED_TEMP") == "1"
 	storetest.RunChild()
 	os.Exit(m.Run())
 }
@@ -27,7 +28,18 @@ func TestMem(t *testing.T) {
 	})
 }
 
-func TestFile(t *testing.T) {
+func TestFile(t *testing.T) { testFile(t) }
+
+// TestFileNamedTemp runs the suite on a file:// store that writes through
+// named temporary files, as it does where O_TMPFILE is not available.
+func TestFileNamedTemp(t *testing.T) {
+	t.Setenv("GRAPHJOB_TEST_NAMED_TEMP", "1") // for the suite's child processes
+	*checkpoints.NamedTemp = true
+	defer func() { *checkpoints.NamedTemp = false }()
+	testFile(t)
+}
+
+func testFile(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Backend {
 		dir := t.TempDir()
 		b, err := fileblob.OpenBucket(dir, &fileblob.Options{Metadata: fileblob.MetadataDontWrite})
