@@ -76,7 +76,7 @@ func benchSuperstep(b *testing.B, st *checkpoints.Store, work time.Duration, mod
 	i := 0
 	for b.Loop() {
 		i++
-		_, err := runner.Run(b.Context(), g, state{}, runner.Options{Store: st, ID: fmt.Sprint(mode, "-", work.Milliseconds(), "-", i), Durability: mode,
+		_, err := runner.Run(b.Context(), g, state{}, runner.Options{Store: st, ID: fmt.Sprint(mode, "-", work.Milliseconds(), "-", i, "-", time.Now().UnixNano()), Durability: mode,
 			Log: zerolog.Nop(), RunOptions: []graph.RunOption{graph.WithRecursionLimit(steps + 1)}})
 		if err != nil {
 			b.Fatal(err)
