@@ -1,0 +1,233 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/graphjob/graphjob/kube"
+	"github.com/graphjob/graphjob/spec"
+)
+
+// jobFlags are the flags of the commands that make Jobs: render, submit.
+type jobFlags struct {
+	name, namespace string
+	image           string
+	store           string
+	storeSecret     string
+	input           string
+	graphURL        string
+	backoffLimit    int32
+	activeDeadline  time.Duration
+	ttl             time.Duration
+	drainTimeout    time.Duration
+	serviceAccount  string
+	cpu, memory     string
+	memoryLimit     string
+	output          string
+	schedule, zone  string
+	concurrency     string
+	kubeVersion     string
+}
+
+// defaultImage is the image of this graphjob's release.
+func defaultImage() string {
+	tag := version
+	if tag == "dev" || tag == "" {
+		tag = "latest"
+	}
+	return "ghcr.io/graphjob/graphjob:" + tag
+}
+
+func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.name, "name", "", "the Job's name, which is the run's ID (default: the graph's name and the time, such as loop-20261124-020000)")
+	if cron {
+		fl.Lookup("name").Usage = "the CronJob's name; its Jobs add the scheduled time (default: the graph's name)"
+		fl.StringVar(&f.schedule, "schedule", "", "cron schedule, such as '0 2 * * *' or @daily (required)")
+		fl.StringVar(&f.zone, "time-zone", "", "IANA time zone of the schedule, such as Europe/Berlin (default: the controller's, usually UTC)")
+		fl.StringVar(&f.concurrency, "concurrency-policy", string(batchv1.ForbidConcurrent), "Allow, Forbid or Replace runs that would overlap")
+	}
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "the namespace (default: none in the YAML, so kubectl's current one)")
+	fl.StringVar(&f.image, "image", defaultImage(), "graphjob's container image")
+	fl.StringVar(&f.store, "store", "", "the checkpoint store, shared storage: s3://BUCKET?region=R, gs://BUCKET, azblob://CONTAINER (required)")
+	fl.StringVar(&f.storeSecret, "store-secret", "", "a Secret whose keys become the pod's environment: the store's credentials")
+	fl.StringVar(&f.input, "input", "", "the run's input, a JSON object, or @FILE")
+	fl.StringVar(&f.graphURL, "graph-url", "", "read the graph in the pod from this URL (s3://, gs://, azblob://) instead of a ConfigMap")
+	fl.Int32Var(&f.backoffLimit, "backoff-limit", 6, "pods that may fail transiently (exit 1) before the Job fails; drained and disrupted pods do not count")
+	fl.DurationVar(&f.activeDeadline, "active-deadline", 0, "fail the run if it takes longer (default: no limit)")
+	fl.DurationVar(&f.ttl, "ttl-after-finished", 0, "delete the finished Job after this long (default: keep it)")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", kube.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
+	fl.StringVar(&f.serviceAccount, "service-account", "", "the pod's service account (its token is not mounted)")
+	fl.StringVar(&f.cpu, "cpu", "100m", "CPU requested")
+	fl.StringVar(&f.memory, "memory", "128Mi", "memory requested")
+	fl.StringVar(&f.memoryLimit, "memory-limit", "512Mi", "memory limit")
+	fl.StringVarP(&f.output, "output", "o", "yaml", "yaml or json")
+	fl.StringVar(&f.kubeVersion, "kube-version", "", "the Kubernetes version to render for, such as 1.28: fields it lacks are left out (default: the newest)")
+}
+
+// run makes the kube.Run of a graph file; the file's bytes are returned for
+// its ConfigMap.
+func (f *jobFlags) run(file string, cron bool) (kube.Run, []byte, error) {
+	gr, err := spec.Load(file)
+	if err != nil {
+		return kube.Run{}, nil, err
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return kube.Run{}, nil, err
+	}
+	r := kube.Run{
+		Name: f.name, Namespace: f.namespace, Image: f.image, Store: f.store, StoreSecret: f.storeSecret,
+		Graph:          kube.Graph{Name: gr.Name, Digest: gr.Digest, URL: f.graphURL},
+		BackoffLimit:   &f.backoffLimit,
+		ActiveDeadline: f.activeDeadline,
+		DrainTimeout:   f.drainTimeout,
+		ServiceAccount: f.serviceAccount,
+	}
+	if r.Name == "" {
+		r.Name = gr.Name
+		if !cron {
+			r.Name += "-" + time.Now().UTC().Format("20060102-150405")
+		}
+	}
+	if f.graphURL == "" {
+		r.Graph.ConfigMap = kube.ConfigMapName(gr.Name, gr.Digest)
+	}
+	if f.ttl > 0 {
+		r.TTLAfterFinished = &f.ttl
+	}
+	if f.input != "" {
+		in := []byte(f.input)
+		if name, ok := strings.CutPrefix(f.input, "@"); ok {
+			if in, err = os.ReadFile(name); err != nil {
+				return r, nil, usagef("--input: %w", err)
+			}
+		}
+		var obj map[string]any
+		if err := json.Unmarshal(in, &obj); err != nil {
+			return r, nil, usagef("--input: give a JSON object of channel values: %w", err)
+		}
+		if _, err := gr.Input(obj); err != nil {
+			return r, nil, usagef("--input: %w", err)
+		}
+		compact, _ := json.Marshal(obj)
+		r.Input = string(compact)
+	}
+	for flag, q := range map[string]string{"--cpu": f.cpu, "--memory": f.memory, "--memory-limit": f.memoryLimit} {
+		if _, err := resource.ParseQuantity(q); err != nil {
+			return r, nil, usagef("%s %q: give a quantity such as 500m or 1Gi", flag, q)
+		}
+	}
+	r.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(f.cpu), corev1.ResourceMemory: resource.MustParse(f.memory)},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(f.memoryLimit)},
+	}
+	if f.kubeVersion != "" {
+		major, minor, _ := strings.Cut(strings.TrimPrefix(f.kubeVersion, "v"), ".")
+		if r.Server, err = kube.ParseVersion(major, strings.SplitN(minor, ".", 2)[0]); err != nil {
+			return r, nil, usagef("--kube-version %q: give MAJOR.MINOR, such as 1.28", f.kubeVersion)
+		}
+	}
+	return r, data, nil
+}
+
+// print writes objects as YAML or JSON (a List for several).
+func (f *jobFlags) print(g *globals, objs ...any) error {
+	switch f.output {
+	case "yaml":
+		out, err := kube.YAML(objs...)
+		if err != nil {
+			return err
+		}
+		_, err = g.stdout.Write(out)
+		return err
+	case "json":
+		var v any = objs[0]
+		if len(objs) > 1 {
+			v = map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
+		}
+		return printJSON(g.stdout, v)
+	}
+	return usagef("--output %q: use yaml or json", f.output)
+}
+
+func newRenderCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "render",
+		Short: "Print the Kubernetes objects that run a graph, to apply or to commit",
+	}
+	cmd.AddCommand(newRenderJobCmd(g), newRenderCronJobCmd(g))
+	return cmd
+}
+
+func newRenderJobCmd(g *globals) *cobra.Command {
+	f := &jobFlags{}
+	cmd := &cobra.Command{
+		Use:   "job FILE",
+		Short: "Print the ConfigMap holding a graph and a Job that runs it once",
+		Long: `Print the ConfigMap holding the graph file (named after its digest, immutable) and
+a Job that runs it once, as YAML for kubectl apply -f -. The Job's name is the
+run's ID: a pod that replaces a failed or evicted one resumes the run.`,
+		Example: `  graphjob render job graph.yaml --store 's3://runs?region=eu-central-1' --store-secret graphjob-store | kubectl apply -f -`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, data, err := f.run(args[0], false)
+			if err != nil {
+				return err
+			}
+			job, err := kube.Job(r)
+			if err != nil {
+				return usagef("%w", err)
+			}
+			if r.Graph.ConfigMap == "" {
+				return f.print(g, job)
+			}
+			return f.print(g, kube.ConfigMap(r.Namespace, r.Graph.Name, r.Graph.Digest, data), job)
+		},
+	}
+	f.register(cmd, false)
+	return cmd
+}
+
+func newRenderCronJobCmd(g *globals) *cobra.Command {
+	f := &jobFlags{}
+	cmd := &cobra.Command{
+		Use:   "cronjob FILE --schedule S",
+		Short: "Print the ConfigMap holding a graph and a CronJob that runs it on a schedule",
+		Long: `Print the ConfigMap holding the graph file and a CronJob that starts a run of it
+on a schedule, as YAML for kubectl apply -f -. Each Job the CronJob creates is a
+run of its own, named after the CronJob and the scheduled time. Start one now
+with kubectl create job NAME --from=cronjob/CRONJOB.`,
+		Example: `  graphjob render cronjob graph.yaml --schedule '0 2 * * *' --time-zone Europe/Berlin --store 's3://runs?region=eu-central-1' | kubectl apply -f -`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			r, data, err := f.run(args[0], true)
+			if err != nil {
+				return err
+			}
+			policy := batchv1.ConcurrencyPolicy(f.concurrency)
+			switch policy {
+			case batchv1.AllowConcurrent, batchv1.ForbidConcurrent, batchv1.ReplaceConcurrent:
+			default:
+				return usagef("--concurrency-policy %q: use Allow, Forbid or Replace", f.concurrency)
+			}
+			cj, err := kube.CronJob(r, f.schedule, f.zone, policy)
+			if err != nil {
+				return usagef("%w", err)
+			}
+			if r.Graph.ConfigMap == "" {
+				return f.print(g, cj)
+			}
+			return f.print(g, kube.ConfigMap(r.Namespace, r.Graph.Name, r.Graph.Digest, data), cj)
+		},
+	}
+	f.register(cmd, true)
+	return cmd
+}
