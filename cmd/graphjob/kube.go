@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"strings"
@@ -12,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/graphjob/graphjob/kube"
-	"github.com/graphjob/graphjob/spec"
 )
 
 // jobFlags are the flags of the commands that make Jobs: render, submit.
@@ -74,12 +74,8 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 
 // run makes the kube.Run of a graph file; the file's bytes are returned for
 // its ConfigMap.
-func (f *jobFlags) run(file string, cron bool) (kube.Run, []byte, error) {
-	gr, err := spec.Load(file)
-	if err != nil {
-		return kube.Run{}, nil, err
-	}
-	data, err := os.ReadFile(file)
+func (f *jobFlags) run(ctx context.Context, file string, cron bool) (kube.Run, []byte, error) {
+	gr, data, err := loadGraph(ctx, file)
 	if err != nil {
 		return kube.Run{}, nil, err
 	}
@@ -178,7 +174,7 @@ run's ID: a pod that replaces a failed or evicted one resumes the run.`,
 		Example: `  graphjob render job graph.yaml --store 's3://runs?region=eu-central-1' --store-secret graphjob-store | kubectl apply -f -`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, data, err := f.run(args[0], false)
+			r, data, err := f.run(cmd.Context(), args[0], false)
 			if err != nil {
 				return err
 			}
@@ -208,7 +204,7 @@ with kubectl create job NAME --from=cronjob/CRONJOB.`,
 		Example: `  graphjob render cronjob graph.yaml --schedule '0 2 * * *' --time-zone Europe/Berlin --store 's3://runs?region=eu-central-1' | kubectl apply -f -`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, data, err := f.run(args[0], true)
+			r, data, err := f.run(cmd.Context(), args[0], true)
 			if err != nil {
 				return err
 			}

@@ -106,7 +106,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if generated {
 		log.Info().Msg("new run ID; give it as --run-id to resume this run")
 	}
-	gr, err := spec.Load(file, spec.WithStderr(stderrLogger))
+	gr, _, err := loadGraph(ctx, file, spec.WithStderr(stderrLogger))
 	if err != nil {
 		return err
 	}
