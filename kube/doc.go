@@ -6,6 +6,7 @@
 // podFailurePolicy, and a pod that meets the restricted Pod Security
 // Standard.
 //
-// It builds objects; it does not talk to a cluster (the commands do, with
-// client-go), except to ask the server its version (see ServerVersion).
+// Submit creates a run's objects through client-go; ServerVersion asks the
+// server which fields it knows. Following a run is the store's business, not
+// this package's.
 package kube
