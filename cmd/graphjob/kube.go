@@ -34,6 +34,7 @@ type jobFlags struct {
 	schedule, zone  string
 	concurrency     string
 	kubeVersion     string
+	env             []string
 }
 
 // defaultImage is the image of this graphjob's release.
@@ -64,6 +65,7 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.DurationVar(&f.activeDeadline, "active-deadline", 0, "fail the run if it takes longer (default: no limit)")
 	fl.DurationVar(&f.ttl, "ttl-after-finished", 0, "delete the finished Job after this long (default: keep it)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", kube.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
+	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable of the pod, KEY=VALUE; repeatable")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "the pod's service account (its token is not mounted)")
 	fl.StringVar(&f.cpu, "cpu", "100m", "CPU requested")
 	fl.StringVar(&f.memory, "memory", "128Mi", "memory requested")
@@ -95,6 +97,13 @@ func (f *jobFlags) run(ctx context.Context, file string, cron bool) (kube.Run, [
 	}
 	if f.graphURL == "" {
 		r.Graph.ConfigMap = kube.ConfigMapName(gr.Name, gr.Digest)
+	}
+	for _, kv := range f.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return r, nil, usagef("--env %q: write KEY=VALUE", kv)
+		}
+		r.Env = append(r.Env, corev1.EnvVar{Name: k, Value: v})
 	}
 	if f.ttl > 0 {
 		r.TTLAfterFinished = &f.ttl

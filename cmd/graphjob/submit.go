@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/kube"
+	"github.com/graphjob/graphjob/runner"
+)
+
+// kubeFlags are kubectl's flags for reaching a cluster.
+type kubeFlags struct {
+	kubeconfig, context string
+}
+
+func (k *kubeFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&k.kubeconfig, "kubeconfig", "", "the kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)")
+	fl.StringVar(&k.context, "context", "", "the kubeconfig context (default: its current one)")
+}
+
+// client connects as kubectl would, and returns the namespace to use: ns,
+// else the context's.
+func (k *kubeFlags) client(ns string) (kubernetes.Interface, string, error) {
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	rules.ExplicitPath = k.kubeconfig
+	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
+	cfg, err := cc.ClientConfig()
+	if err != nil {
+		return nil, "", usagef("the cluster: %w", err)
+	}
+	cfg.UserAgent = "graphjob/" + version
+	if ns == "" {
+		if ns, _, err = cc.Namespace(); err != nil {
+			return nil, "", usagef("the namespace: %w", err)
+		}
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	return client, ns, err
+}
+
+func newSubmitCmd(g *globals) *cobra.Command {
+	var (
+		f      jobFlags
+		k      kubeFlags
+		wait   bool
+		dryRun bool
+	)
+	cmd := &cobra.Command{
+		Use:   "submit FILE",
+		Short: "Start a run of a graph as a Kubernetes Job",
+		Long: `Create the ConfigMap holding the graph file (named after its digest; shared by
+the graph's runs) and a Job that runs it. The Job's name is the run's ID: a pod
+that replaces a failed, deleted or evicted one resumes the run.
+
+--wait follows the run's steps in the store and exits as graphjob run would:
+0 succeeded, 3 failed, 2 invalid input, 1 the Job failed otherwise. Ctrl-C stops
+following, not the run. --dry-run has the API server validate the objects and
+creates nothing.`,
+		Example: `  graphjob submit graph.yaml --store 's3://runs?region=eu-central-1' --store-secret graphjob-store
+  graphjob submit graph.yaml --name nightly-2026-11-24 --input '{"day": "2026-11-24"}' --store s3://runs --wait`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			r, data, err := f.run(ctx, args[0], false)
+			if err != nil {
+				return err
+			}
+			client, ns, err := k.client(f.namespace)
+			if err != nil {
+				return err
+			}
+			r.Namespace = ns
+			if f.kubeVersion == "" {
+				if r.Server, err = kube.ServerVersion(client); err != nil {
+					return err
+				}
+			}
+			cm, job, err := kube.Submit(ctx, client, r, data, dryRun)
+			if errors.Is(err, kube.ErrJobExists) {
+				return usagef("%w", err)
+			}
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				if cm != nil {
+					return f.print(g, cm, job)
+				}
+				return f.print(g, job)
+			}
+			fmt.Fprintf(g.stdout, "job.batch/%s created: run %s (graph %s, namespace %s)\n", job.Name, job.Name, r.Graph.Name, ns)
+			if !wait {
+				return nil
+			}
+			return follow(ctx, g, client, job, r.Store)
+		},
+	}
+	f.register(cmd, false)
+	k.register(cmd)
+	cmd.Flags().BoolVar(&wait, "wait", false, "follow the run until it ends and exit with its outcome")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "have the API server validate the objects; create nothing; print them")
+	return cmd
+}
+
+// follow prints the run's steps as the store gets them, until its Job ends.
+func follow(ctx context.Context, g *globals, client kubernetes.Interface, job *batchv1.Job, storeURL string) error {
+	store, err := checkpoints.Open(ctx, storeURL, checkpoints.Options{})
+	if err != nil {
+		return fmt.Errorf("--wait reads the run's progress from the store: %w", err)
+	}
+	defer store.Close()
+	run, seen := job.Name, -1
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if last, err := store.LastStep(ctx, run); err == nil {
+			for n := seen + 1; n <= last; n++ {
+				if st, err := store.Step(ctx, run, n); err == nil && n > 0 {
+					fmt.Fprintf(g.stderr, "step %d: %s\n", n, taskList(st.Tasks))
+				}
+			}
+			seen = max(seen, last)
+		}
+		j, err := client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
+		if ctx.Err() != nil {
+			fmt.Fprintf(g.stderr, "stopped following; the run goes on: graphjob runs show %s --store %s\n", run, storeURL)
+			return nil
+		}
+		if err == nil {
+			if done, err := outcome(ctx, g, store, j); done {
+				return err
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+	}
+}
+
+// outcome reports whether the Job has ended, and the run's outcome.
+func outcome(ctx context.Context, g *globals, store *checkpoints.Store, j *batchv1.Job) (bool, error) {
+	for _, c := range j.Status.Conditions {
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			snap, err := store.Latest(ctx, j.Name)
+			if err != nil {
+				return true, err
+			}
+			out, err := json.Marshal(snap.Checkpoint.Values)
+			if err != nil {
+				return true, err
+			}
+			fmt.Fprintf(g.stdout, "%s\n", out)
+			return true, nil
+		case batchv1.JobFailed:
+			if res, err := store.Result(ctx, j.Name); err == nil && res.Status == checkpoints.Failed {
+				return true, &runner.FailedError{Run: j.Name, Result: *res}
+			}
+			err := fmt.Errorf("job %s failed (%s): %s; see kubectl logs job/%s", j.Name, c.Reason, c.Message, j.Name)
+			if c.Reason == batchv1.JobReasonPodFailurePolicy {
+				return true, &runner.InvalidError{Err: err} // exit 2: the run's result would say 3
+			}
+			return true, err
+		}
+	}
+	return false, nil
+}
