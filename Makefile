@@ -16,6 +16,12 @@ help: ## List the targets.
 build: ## Build the graphjob binary into bin/ (static, as in the image).
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/graphjob
 
+IMAGE ?= ghcr.io/graphjob/graphjob:$(VERSION)
+
+.PHONY: image
+image: ## Build the container image IMAGE (needs Docker): the binary as `make build` makes it, on distroless, non-root.
+	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
+
 .PHONY: test
 test: fmt-check vet unit e2e ## Run all tests: formatting, vet, unit tests, then end-to-end tests on a real control plane.
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +19,10 @@ import (
 
 // shellImage runs /bin/sh: `sh -c ...` commands run as in a shell image.
 const shellImage = "e2e/shell:1"
+
+// graphjobImage runs the graphjob binary built as the image's (see
+// buildGraphjob), as the image's entrypoint does.
+const graphjobImage = "e2e/graphjob:1"
 
 // cluster is the control plane and process kubelet shared by this package's
 // tests; each test works in a namespace of its own.
@@ -40,6 +45,12 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // a first run builds Kubernetes
 	defer cancel()
 	start := time.Now()
+	bin, err := buildGraphjob()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	defer os.RemoveAll(filepath.Dir(bin))
 	cp, err := controlplane.Start(ctx, controlplane.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: control plane:", err)
@@ -48,7 +59,7 @@ func run(m *testing.M) int {
 	defer cp.Stop()
 	u, _ := url.Parse(cp.Config.Host)
 	kl, err := kubelet.Start(ctx, cp.Client, kubelet.Options{
-		Images:    map[string]kubelet.Image{shellImage: {Executable: "/bin/sh"}},
+		Images:    map[string]kubelet.Image{shellImage: {Executable: "/bin/sh"}, graphjobImage: {Executable: bin}},
 		APIServer: u.Host,
 	})
 	if err != nil {

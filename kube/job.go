@@ -131,10 +131,7 @@ func Job(r Run) (*batchv1.Job, error) {
 	if err := r.check(63); err != nil {
 		return nil, err
 	}
-	spec, err := r.jobSpec()
-	if err != nil {
-		return nil, err
-	}
+	spec := r.jobSpec()
 	labels := r.labels()
 	labels[LabelRun] = r.Name
 	spec.Template.Labels = labels
@@ -164,10 +161,7 @@ func CronJob(r Run, schedule, timeZone string, concurrency batchv1.ConcurrencyPo
 	if concurrency == "" {
 		concurrency = batchv1.ForbidConcurrent
 	}
-	spec, err := r.jobSpec()
-	if err != nil {
-		return nil, err
-	}
+	spec := r.jobSpec()
 	labels := r.labels()
 	spec.Template.Labels = labels
 	cj := &batchv1.CronJob{
@@ -228,7 +222,7 @@ func (r *Run) annotations() map[string]string {
 	return map[string]string{AnnotationDigest: r.Graph.Digest}
 }
 
-func (r *Run) jobSpec() (batchv1.JobSpec, error) {
+func (r *Run) jobSpec() batchv1.JobSpec {
 	drain := r.DrainTimeout
 	if drain <= 0 {
 		drain = DefaultDrainTimeout
@@ -259,7 +253,7 @@ func (r *Run) jobSpec() (batchv1.JobSpec, error) {
 	if r.TTLAfterFinished != nil {
 		spec.TTLSecondsAfterFinished = ptr.To(int32(r.TTLAfterFinished.Seconds()))
 	}
-	return spec, nil
+	return spec
 }
 
 func (r *Run) podSpec(drain time.Duration) corev1.PodSpec {

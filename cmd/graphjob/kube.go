@@ -154,7 +154,7 @@ func (f *jobFlags) print(g *globals, objs ...any) error {
 		_, err = g.stdout.Write(out)
 		return err
 	case "json":
-		var v any = objs[0]
+		v := objs[0]
 		if len(objs) > 1 {
 			v = map[string]any{"apiVersion": "v1", "kind": "List", "items": objs}
 		}

@@ -95,7 +95,10 @@ creates nothing.`,
 				return err
 			}
 			if dryRun {
+				// As the server would store them, less what kubectl hides too.
+				job.TypeMeta, job.ManagedFields = metav1.TypeMeta{APIVersion: "batch/v1", Kind: "Job"}, nil
 				if cm != nil {
+					cm.TypeMeta, cm.ManagedFields = metav1.TypeMeta{APIVersion: "v1", Kind: "ConfigMap"}, nil
 					return f.print(g, cm, job)
 				}
 				return f.print(g, job)
