@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -251,11 +250,7 @@ func TestCronJobAndKubectl(t *testing.T) {
 	if render.code != 0 {
 		t.Fatalf("render: exit %d\n%s", render.code, render.stderr.String())
 	}
-	apply := exec.CommandContext(t.Context(), cluster.cp.Kubectl, "--kubeconfig", cluster.cp.Kubeconfig, "apply", "-f", "-")
-	apply.Stdin = &render.stdout
-	if out, err := apply.CombinedOutput(); err != nil {
-		t.Fatalf("kubectl apply: %v\n%s", err, out)
-	}
+	apply(t, render.stdout.String())
 	kubectl(t, "-n", e.ns, "create", "job", "loop-now", "--from=cronjob/loop")
 	waitJob(t, e.ns, "loop-now", batchv1.JobComplete, time.Minute)
 	var scheduled string

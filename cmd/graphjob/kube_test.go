@@ -1,6 +1,8 @@
 package main
 
 import (
+	"flag"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +58,40 @@ func TestRender(t *testing.T) {
 	_, stdout, _ := cli(t, t.Context(), "render", "job", loop, "--store", "s3://runs", "--kube-version", "1.28")
 	if strings.Contains(stdout, "podReplacementPolicy") {
 		t.Error("podReplacementPolicy rendered for 1.28")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite manifests/base/loop.yaml")
+
+// TestManifests checks that manifests/base/loop.yaml is what graphjob render
+// makes of the seed's loop, so the manifests never drift from the builder.
+func TestManifests(t *testing.T) {
+	common := []string{"--image", "ghcr.io/graphjob/graphjob:latest", "--store", "s3://graphjob-runs?region=eu-central-1",
+		"--store-secret", "graphjob-store", "--service-account", "graphjob-run"}
+	code, cron, stderr := cli(t, t.Context(), append([]string{"render", "cronjob", loop, "--name", "loop", "--schedule", "0 2 * * *", "--time-zone", "UTC"}, common...)...)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	code, job, stderr := cli(t, t.Context(), append([]string{"render", "job", loop, "--name", "loop-once"}, common...)...)
+	if code != 0 {
+		t.Fatal(stderr)
+	}
+	_, jobOnly, _ := strings.Cut(job, "---\n")
+	got := `# Rendered by graphjob from examples/loop/graph.yaml, in the repository's root:
+#   graphjob render cronjob examples/loop/graph.yaml --name loop --schedule '0 2 * * *' --time-zone UTC \
+#     --image ghcr.io/graphjob/graphjob:latest --store 's3://graphjob-runs?region=eu-central-1' \
+#     --store-secret graphjob-store --service-account graphjob-run
+#   graphjob render job examples/loop/graph.yaml --name loop-once ...the same flags
+# (go test ./cmd/graphjob -run TestManifests -update rewrites it.)
+` + cron + "---\n" + jobOnly
+	path := "../../manifests/base/loop.yaml"
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil || string(want) != got {
+		t.Errorf("%s is not what graphjob renders (go test ./cmd/graphjob -run TestManifests -update):\n%s", path, got)
 	}
 }

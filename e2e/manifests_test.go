@@ -1,0 +1,84 @@
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/graphjob/graphjob/e2e/minio"
+)
+
+// TestManifests applies manifests/overlays/e2e (kustomize) to the real API
+// server: the namespace enforces the restricted standard, the seed's Job
+// completes, a Job from its CronJob completes, the submitter's role can
+// start runs and cannot read Secrets; and the production example passes the
+// server's validation (dry run).
+func TestManifests(t *testing.T) {
+	const ns = "graphjob"
+	ctx := t.Context()
+	s := minio.StartForTest(t)
+	if err := s.CreateBucket(ctx, "runs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cluster.client.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cluster.client.CoreV1().Namespaces().Delete(context.WithoutCancel(ctx), ns, metav1.DeleteOptions{})
+	})
+	creds := map[string]string{}
+	for _, kv := range s.Env() {
+		k, v, _ := strings.Cut(kv, "=")
+		creds[k] = v
+	}
+	if _, err := cluster.client.CoreV1().Secrets(ns).Create(ctx, &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Name: "graphjob-store"}, StringData: creds}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// The production example, validated by the server before anything is in
+	// the namespace (a Job's template cannot change once it exists).
+	apply(t, kubectl(t, "kustomize", "../manifests/overlays/example-s3"), "--dry-run=server")
+	rendered := kubectl(t, "kustomize", "../manifests/overlays/e2e")
+	apply(t, strings.ReplaceAll(rendered, "MINIO_STORE_URL", s.URL("runs")))
+
+	got, err := cluster.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
+	if err != nil || got.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
+		t.Fatalf("namespace %s: %v, labels %v", ns, err, got.Labels)
+	}
+	waitJob(t, ns, "loop-once", batchv1.JobComplete, time.Minute)
+	kubectl(t, "-n", ns, "create", "job", "loop-manual", "--from=cronjob/loop")
+	waitJob(t, ns, "loop-manual", batchv1.JobComplete, time.Minute)
+	for _, run := range []string{"loop-once", "loop-manual"} {
+		show := startAttempt(t, s.Env(), "runs", "show", run, "--store", s.URL("runs"))
+		<-show.done
+		if show.code != 0 || !strings.Contains(show.stdout.String(), "Status:    succeeded") {
+			t.Errorf("runs show %s: exit %d\n%s%s", run, show.code, show.stdout.String(), show.stderr.String())
+		}
+	}
+
+	submitter := "--as=system:serviceaccount:graphjob:graphjob-submitter"
+	for _, tt := range []struct{ verb, resource, want string }{
+		{"create", "jobs.batch", "yes"}, {"create", "configmaps", "yes"}, {"get", "pods/log", "yes"},
+		{"get", "secrets", "no"}, {"delete", "jobs.batch", "no"}, {"create", "pods", "no"},
+	} {
+		out, _ := exec.CommandContext(ctx, cluster.cp.Kubectl, "--kubeconfig", cluster.cp.Kubeconfig, "-n", ns, "auth", "can-i", tt.verb, tt.resource, submitter).Output()
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("the submitter can %s %s: %q, want %q", tt.verb, tt.resource, got, tt.want)
+		}
+	}
+}
+
+// apply runs kubectl apply -f - on YAML.
+func apply(t *testing.T, yaml string, flags ...string) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), cluster.cp.Kubectl, append([]string{"--kubeconfig", cluster.cp.Kubeconfig, "apply", "-f", "-"}, flags...)...)
+	cmd.Stdin = strings.NewReader(yaml)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kubectl apply %v: %v\n%s", flags, err, out)
+	}
+}
