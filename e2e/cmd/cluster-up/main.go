@@ -67,7 +67,7 @@ func run() error {
 	for _, kv := range store.Env() {
 		fmt.Printf("export %s\n", kv)
 	}
-	fmt.Printf("# store URL: %s\n", store.URL("graphjob"))
+	fmt.Printf("export GRAPHJOB_STORE='%s'\n", store.URL("graphjob"))
 	fmt.Printf("alias kubectl=%s\n", cp.Kubectl)
 	fmt.Printf("# logs of the servers: %s/*.log; Ctrl-C stops everything\n", cp.Dir)
 	<-ctx.Done()
