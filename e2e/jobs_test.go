@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,8 +196,17 @@ func TestKilledPodResumes(t *testing.T) {
 // the replacement resumes.
 func TestDeletedPodDrains(t *testing.T) {
 	e := newJobEnv(t)
-	e.podkill(t, "deleted", "--backoff-limit", "0")
+	// Followed by submit --wait, which Ctrl-C stops; the run goes on.
+	follow := startAttempt(t, e.storeEnv, "submit", "testdata/podkill.yaml", "--name", "deleted", "-n", e.ns, "--kubeconfig", cluster.cp.Kubeconfig,
+		"--image", graphjobImage, "--store", e.store, "--store-secret", "store", "--backoff-limit", "0", "--wait")
 	pod, log := waitStep4(t, e.ns, "deleted")
+	follow.signal(t, syscall.SIGINT)
+	if !follow.wait(10*time.Second) || follow.code != 0 || !strings.Contains(follow.stderr.String(), "stopped following; the run goes on") {
+		t.Fatalf("submit --wait after Ctrl-C: exit %d\n%s", follow.code, follow.stderr.String())
+	}
+	if job, err := cluster.client.BatchV1().Jobs(e.ns).Get(t.Context(), "deleted", metav1.GetOptions{}); err != nil || job.Status.Active != 1 {
+		t.Fatalf("after Ctrl-C the Job has %d active pods (%v), want its run going on", job.Status.Active, err)
+	}
 	if err := cluster.client.CoreV1().Pods(e.ns).Delete(t.Context(), pod.Name, metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
