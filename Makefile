@@ -46,10 +46,11 @@ bench: ## Run the benchmarks (BENCHTIME=1s by default).
 	$(GO) test -short -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the YAML loader, CEL compilation and the checkpoint decoders for FUZZTIME each (default 60s).
+fuzz: ## Fuzz the YAML loader, CEL compilation, the checkpoint decoders and schedules for FUZZTIME each (default 60s).
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),60s)
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzExpression$$' -fuzztime $(or $(FUZZTIME),60s)
 	$(GO) test ./checkpoints -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(or $(FUZZTIME),60s)
+	$(GO) test ./scheduler -run '^$$' -fuzz '^FuzzSchedule$$' -fuzztime $(or $(FUZZTIME),60s)
 
 .PHONY: lint
 lint: ## Run the pinned golangci-lint (go.mod tool directive).
