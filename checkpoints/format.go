@@ -33,6 +33,7 @@ const (
 	kindCursor  kind = "cursor"
 	kindAttempt kind = "attempt"
 	kindEnded   kind = "ended"
+	kindSlot    kind = "slot"
 )
 
 // object is an encoded object: its header, its body and the body's hash.

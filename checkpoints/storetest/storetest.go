@@ -56,6 +56,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"PendingWrites", testPendingWrites},
 		{"Cursors", testCursors},
 		{"Attempts", testAttempts},
+		{"Slots", testSlots},
 		{"Result", testResult},
 		{"HistoryAndRuns", testHistoryAndRuns},
 		{"Retention", testRetention},
@@ -290,6 +291,57 @@ func testAttempts(t *testing.T, b Backend) {
 		attempts[11].End == nil || attempts[11].End.Error != "storage unreachable" || attempts[12].N != 13 {
 		t.Errorf("attempts read back: %+v", attempts)
 	}
+}
+
+func testSlots(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	at := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+	slot := checkpoints.Slot{Schedule: "nightly", Time: at, Run: "nightly-20260329-010000", By: "scheduler"}
+	_, err := s.Slot(t.Context(), "nightly", at)
+	wantErr(t, err, checkpoints.ErrNotFound)
+	// Eight claimants at once: one wins, the others find it taken.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		wins int
+	)
+	for i := range 8 {
+		wg.Go(func() {
+			c := slot
+			c.By = fmt.Sprint("scheduler-", i)
+			err := s.ClaimSlot(t.Context(), c)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case !errors.Is(err, checkpoints.ErrExists):
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 {
+		t.Fatalf("%d claims of one slot won, want 1", wins)
+	}
+	got, err := s.Slot(t.Context(), "nightly", at)
+	must(t, err)
+	if got.Run != slot.Run || !got.Time.Equal(at) || !strings.HasPrefix(got.By, "scheduler-") {
+		t.Errorf("slot read back %+v", got)
+	}
+	// A retry of the winner's own claim is no conflict.
+	must(t, s.ClaimSlot(t.Context(), *got))
+	for i := 1; i <= 3; i++ {
+		must(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "nightly", Time: at.Add(time.Duration(i) * time.Hour), Run: "r", By: "backfill"}))
+	}
+	must(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "other", Time: at, Run: "r", By: "backfill"}))
+	slots, err := s.Slots(t.Context(), "nightly", at.Add(time.Hour), at.Add(3*time.Hour))
+	must(t, err)
+	if len(slots) != 2 || !slots[0].Time.Equal(at.Add(time.Hour)) || slots[1].By != "backfill" {
+		t.Errorf("slots in [01:00, 04:00): %+v", slots)
+	}
+	wantErr(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "Bad_Name", Time: at}), nil)
+	wantErr(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "nightly", Time: at.Add(time.Millisecond)}), nil)
 }
 
 func testResult(t *testing.T, b Backend) {

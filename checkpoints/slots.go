@@ -1,0 +1,83 @@
+package checkpoints
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// Slot records that a schedule's slot was started. It is written
+// create-only before the slot's Job is created, so a slot runs once: not
+// twice across scheduler restarts, leader changes, the Job's garbage
+// collection, or a backfill over the live schedule.
+type Slot struct {
+	Schedule string    `json:"schedule"`
+	Time     time.Time `json:"time"`
+	// Run is the slot's run (its Job's name).
+	Run string `json:"run"`
+	// By says who claimed it: "scheduler", "backfill".
+	By string `json:"by"`
+	// Skipped says the slot was not run, and why (concurrencyPolicy Forbid,
+	// the catch-up policy).
+	Skipped string    `json:"skipped,omitempty"`
+	Claimed time.Time `json:"claimed"`
+}
+
+const slotKeyFormat = "20060102T150405Z"
+
+var scheduleNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+func slotsPrefix(schedule string) string { return "schedules/" + schedule + "/slots/" }
+func slotKey(schedule string, t time.Time) string {
+	return slotsPrefix(schedule) + t.UTC().Format(slotKeyFormat)
+}
+
+// ClaimSlot records a slot. If the slot was claimed before (by anyone, with
+// other content), it returns ErrExists: the slot is someone else's.
+func (s *Store) ClaimSlot(ctx context.Context, sl Slot) error {
+	if !scheduleNameRE.MatchString(sl.Schedule) {
+		return fmt.Errorf("schedule name %q: use lower-case letters, digits and '-'", sl.Schedule)
+	}
+	if sl.Time.IsZero() || sl.Time.Truncate(time.Second) != sl.Time {
+		return fmt.Errorf("schedule %s: slot time %v: slots fall on whole seconds", sl.Schedule, sl.Time)
+	}
+	sl.Time = sl.Time.UTC()
+	if sl.Claimed.IsZero() {
+		sl.Claimed = s.opts.Now().UTC()
+	}
+	_, err := s.putRecord(ctx, sl.Run, -1, slotKey(sl.Schedule, sl.Time), kindSlot, sl)
+	return err
+}
+
+// Slot reads a slot's record; ErrNotFound if it was never claimed.
+func (s *Store) Slot(ctx context.Context, schedule string, t time.Time) (*Slot, error) {
+	sl := new(Slot)
+	if _, err := s.getRecord(ctx, "", -1, slotKey(schedule, t), kindSlot, sl); err != nil {
+		return nil, err
+	}
+	return sl, nil
+}
+
+// Slots lists a schedule's claimed slots in [from, to), oldest first.
+func (s *Store) Slots(ctx context.Context, schedule string, from, to time.Time) ([]Slot, error) {
+	prefix := slotsPrefix(schedule)
+	objs, err := s.list(ctx, prefix, "")
+	if err != nil {
+		return nil, &ObjectError{Run: "", Step: -1, Key: prefix, Err: err}
+	}
+	var out []Slot
+	for _, o := range objs {
+		t, err := time.Parse(slotKeyFormat, strings.TrimPrefix(o.Key, prefix))
+		if err != nil || t.Before(from) || !t.Before(to) {
+			continue
+		}
+		var sl Slot
+		if _, err := s.getRecord(ctx, "", -1, o.Key, kindSlot, &sl); err != nil {
+			return nil, err
+		}
+		out = append(out, sl)
+	}
+	return out, nil
+}
