@@ -34,6 +34,7 @@ const (
 	kindAttempt kind = "attempt"
 	kindEnded   kind = "ended"
 	kindSlot    kind = "slot"
+	kindSince   kind = "since"
 )
 
 // object is an encoded object: its header, its body and the body's hash.

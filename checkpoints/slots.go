@@ -2,6 +2,7 @@ package checkpoints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -80,4 +81,29 @@ func (s *Store) Slots(ctx context.Context, schedule string, from, to time.Time) 
 		out = append(out, sl)
 	}
 	return out, nil
+}
+
+// ScheduleSince returns when a schedule was first seen: the time of its
+// record, written (create-only) with now if it has none. A scheduler catches
+// up only on slots after it, so a new schedule has nothing to catch up.
+func (s *Store) ScheduleSince(ctx context.Context, schedule string, now time.Time) (time.Time, error) {
+	if !scheduleNameRE.MatchString(schedule) {
+		return time.Time{}, fmt.Errorf("schedule name %q: use lower-case letters, digits and '-'", schedule)
+	}
+	key := "schedules/" + schedule + "/since"
+	rec := struct {
+		Schedule string    `json:"schedule"`
+		Since    time.Time `json:"since"`
+	}{schedule, now.UTC()}
+	_, err := s.putRecord(ctx, "", -1, key, kindSince, rec)
+	if err == nil {
+		return rec.Since, nil
+	}
+	if !errors.Is(err, ErrExists) {
+		return time.Time{}, err
+	}
+	if _, err := s.getRecord(ctx, "", -1, key, kindSince, &rec); err != nil {
+		return time.Time{}, err
+	}
+	return rec.Since, nil
 }
