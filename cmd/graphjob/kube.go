@@ -163,6 +163,15 @@ func (f *jobFlags) print(g *globals, objs ...any) error {
 	return usagef("--output %q: use yaml or json", f.output)
 }
 
+// printWithGraph prints obj, after the ConfigMap holding the graph file
+// when the run reads it from one.
+func (f *jobFlags) printWithGraph(g *globals, r kube.Run, file []byte, obj any) error {
+	if r.Graph.ConfigMap == "" {
+		return f.print(g, obj)
+	}
+	return f.print(g, kube.ConfigMap(r.Namespace, r.Graph.Name, r.Graph.Digest, file), obj)
+}
+
 func newRenderCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "render",
@@ -191,10 +200,7 @@ run's ID: a pod that replaces a failed or evicted one resumes the run.`,
 			if err != nil {
 				return usagef("%w", err)
 			}
-			if r.Graph.ConfigMap == "" {
-				return f.print(g, job)
-			}
-			return f.print(g, kube.ConfigMap(r.Namespace, r.Graph.Name, r.Graph.Digest, data), job)
+			return f.printWithGraph(g, r, data, job)
 		},
 	}
 	f.register(cmd, false)
@@ -227,10 +233,7 @@ with kubectl create job NAME --from=cronjob/CRONJOB.`,
 			if err != nil {
 				return usagef("%w", err)
 			}
-			if r.Graph.ConfigMap == "" {
-				return f.print(g, cj)
-			}
-			return f.print(g, kube.ConfigMap(r.Namespace, r.Graph.Name, r.Graph.Digest, data), cj)
+			return f.printWithGraph(g, r, data, cj)
 		},
 	}
 	f.register(cmd, true)
