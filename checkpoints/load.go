@@ -90,8 +90,7 @@ func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, erro
 	cp := graph.Checkpoint{Step: step, Values: make(map[string]any, len(st.Channels)), Versions: make(map[string]uint64, len(st.Channels)), Next: st.Next}
 	chans := sortedKeys(st.Channels)
 	values := make([]any, len(chans))
-	holders := &holders{steps: map[int]*holder{step: {st: st}}}
-	holders.steps[step].once.Do(func() {})
+	holders := &holders{steps: map[int]func() (*Step, error){step: func() (*Step, error) { return st, nil }}}
 	err = parallel(len(chans), 8, func(i int) error {
 		var err error
 		values[i], err = s.value(ctx, run, step, chans[i], st.Channels[chans[i]], holders)
@@ -156,25 +155,18 @@ func (s *Store) value(ctx context.Context, run string, step int, ch string, ref 
 // holders reads each step record that holds inline values once.
 type holders struct {
 	mu    sync.Mutex
-	steps map[int]*holder
-}
-
-type holder struct {
-	once sync.Once
-	st   *Step
-	err  error
+	steps map[int]func() (*Step, error)
 }
 
 func (h *holders) get(step int, read func() (*Step, error)) (*Step, error) {
 	h.mu.Lock()
-	e := h.steps[step]
-	if e == nil {
-		e = &holder{}
-		h.steps[step] = e
+	f, ok := h.steps[step]
+	if !ok {
+		f = sync.OnceValues(read)
+		h.steps[step] = f
 	}
 	h.mu.Unlock()
-	e.once.Do(func() { e.st, e.err = read() })
-	return e.st, e.err
+	return f()
 }
 
 // Latest reads the run's last committed step and its pending writes.

@@ -40,11 +40,13 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 			return done, err
 		}
 		for ch, ref := range st.Channels {
-			kept[valueKey(run, ch, ref)] = true
+			key := valueKey(run, ch, ref)
+			seen := kept[key] // kept steps share values: each is spilled once
+			kept[key] = true
 			if n == last {
 				newest[escapeChannel(ch)] = ref.Version
 			}
-			if ref.Inline && ref.Step < first {
+			if ref.Inline && ref.Step < first && !seen {
 				if err := s.spill(ctx, run, ch, ref); err != nil {
 					return done, err
 				}

@@ -30,7 +30,15 @@ const slotKeyFormat = "20060102T150405Z"
 
 var scheduleNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 
-func slotsPrefix(schedule string) string { return "schedules/" + schedule + "/slots/" }
+func schedulePrefix(schedule string) string { return "schedules/" + schedule + "/" }
+func slotsPrefix(schedule string) string    { return schedulePrefix(schedule) + "slots/" }
+
+func checkSchedule(name string) error {
+	if !scheduleNameRE.MatchString(name) {
+		return fmt.Errorf("schedule name %q: use lower-case letters, digits and '-'", name)
+	}
+	return nil
+}
 func slotKey(schedule string, t time.Time) string {
 	return slotsPrefix(schedule) + t.UTC().Format(slotKeyFormat)
 }
@@ -38,8 +46,8 @@ func slotKey(schedule string, t time.Time) string {
 // ClaimSlot records a slot. If the slot was claimed before (by anyone, with
 // other content), it returns ErrExists: the slot is someone else's.
 func (s *Store) ClaimSlot(ctx context.Context, sl Slot) error {
-	if !scheduleNameRE.MatchString(sl.Schedule) {
-		return fmt.Errorf("schedule name %q: use lower-case letters, digits and '-'", sl.Schedule)
+	if err := checkSchedule(sl.Schedule); err != nil {
+		return err
 	}
 	if sl.Time.IsZero() || sl.Time.Truncate(time.Second) != sl.Time {
 		return fmt.Errorf("schedule %s: slot time %v: slots fall on whole seconds", sl.Schedule, sl.Time)
@@ -54,6 +62,9 @@ func (s *Store) ClaimSlot(ctx context.Context, sl Slot) error {
 
 // Slot reads a slot's record; ErrNotFound if it was never claimed.
 func (s *Store) Slot(ctx context.Context, schedule string, t time.Time) (*Slot, error) {
+	if err := checkSchedule(schedule); err != nil {
+		return nil, err
+	}
 	sl := new(Slot)
 	if _, err := s.getRecord(ctx, "", -1, slotKey(schedule, t), kindSlot, sl); err != nil {
 		return nil, err
@@ -63,6 +74,9 @@ func (s *Store) Slot(ctx context.Context, schedule string, t time.Time) (*Slot, 
 
 // Slots lists a schedule's claimed slots in [from, to), oldest first.
 func (s *Store) Slots(ctx context.Context, schedule string, from, to time.Time) ([]Slot, error) {
+	if err := checkSchedule(schedule); err != nil {
+		return nil, err
+	}
 	prefix := slotsPrefix(schedule)
 	objs, err := s.list(ctx, prefix, "")
 	if err != nil {
@@ -87,10 +101,10 @@ func (s *Store) Slots(ctx context.Context, schedule string, from, to time.Time) 
 // record, written (create-only) with now if it has none. A scheduler catches
 // up only on slots after it, so a new schedule has nothing to catch up.
 func (s *Store) ScheduleSince(ctx context.Context, schedule string, now time.Time) (time.Time, error) {
-	if !scheduleNameRE.MatchString(schedule) {
-		return time.Time{}, fmt.Errorf("schedule name %q: use lower-case letters, digits and '-'", schedule)
+	if err := checkSchedule(schedule); err != nil {
+		return time.Time{}, err
 	}
-	key := "schedules/" + schedule + "/since"
+	key := schedulePrefix(schedule) + "since"
 	rec := struct {
 		Schedule string    `json:"schedule"`
 		Since    time.Time `json:"since"`

@@ -308,3 +308,17 @@ func TestCronJobAndKubectl(t *testing.T) {
 		t.Errorf("runs show plain: exit %d\n%s%s", show.code, show.stdout.String(), show.stderr.String())
 	}
 }
+
+// sharedDir returns a directory under hostDir that pods can write to.
+func sharedDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp(hostDir, "graphjob-e2e-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -45,12 +46,11 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute) // a first run builds Kubernetes
 	defer cancel()
 	start := time.Now()
-	bin, err := buildGraphjob()
-	if err != nil {
+	if err := buildGraphjob(); err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
 		return 1
 	}
-	defer os.RemoveAll(filepath.Dir(bin))
+	defer os.RemoveAll(filepath.Dir(binPath))
 	cp, err := controlplane.Start(ctx, controlplane.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e: control plane:", err)
@@ -59,7 +59,7 @@ func run(m *testing.M) int {
 	defer cp.Stop()
 	u, _ := url.Parse(cp.Config.Host)
 	kl, err := kubelet.Start(ctx, cp.Client, kubelet.Options{
-		Images:    map[string]kubelet.Image{shellImage: {Executable: "/bin/sh"}, graphjobImage: {Executable: bin}},
+		Images:    map[string]kubelet.Image{shellImage: {Executable: "/bin/sh"}, graphjobImage: {Executable: binPath}},
 		APIServer: u.Host,
 	})
 	if err != nil {
@@ -92,4 +92,31 @@ func podLog(t *testing.T, pod *corev1.Pod, container string) string {
 		t.Fatalf("log of %s/%s: %v", pod.Name, container, err)
 	}
 	return out
+}
+
+// hostDir holds what pods share with the tests: not /tmp, which is an
+// emptyDir in graphjob's pods.
+const hostDir = "/var/tmp"
+
+// binPath is the graphjob binary TestMain built.
+var binPath string
+
+// buildGraphjob builds the graphjob binary as the image has it (static,
+// trimmed, stamped), where pods see it: every user can read it (pods run as
+// non-root), and not under /tmp (their /tmp is an emptyDir).
+func buildGraphjob() error {
+	dir, err := os.MkdirTemp(hostDir, "graphjob-e2e-bin-")
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	binPath = filepath.Join(dir, "graphjob")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=e2e", "-o", binPath, "../cmd/graphjob")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return nil
 }

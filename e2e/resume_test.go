@@ -19,50 +19,6 @@ import (
 // The final state of testdata/sidefx.yaml, and the tasks it runs.
 const sidefxFinal = `{"i":6,"log":["2-p1","2-p2","2-p3","5-p1","5-p2","5-p3","8-p1","8-p2","8-p3","11-p1","11-p2","11-p3","14-p1","14-p2","14-p3","17-p1","17-p2","17-p3"]}`
 
-// binPath is the graphjob binary TestMain built.
-var binPath string
-
-// buildGraphjob builds the graphjob binary as the image has it (static,
-// trimmed, stamped), where pods see it: every user can read it (pods run as
-// non-root), and not under /tmp (their /tmp is an emptyDir).
-func buildGraphjob() (string, error) {
-	dir, err := os.MkdirTemp(hostDir, "graphjob-e2e-bin-")
-	if err != nil {
-		return "", err
-	}
-	if err := os.Chmod(dir, 0o755); err != nil {
-		return "", err
-	}
-	binPath = filepath.Join(dir, "graphjob")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.version=e2e", "-o", binPath, "../cmd/graphjob")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return binPath, nil
-}
-
-// hostDir holds what pods share with the tests: not /tmp, which is an
-// emptyDir in graphjob's pods.
-const hostDir = "/var/tmp"
-
-// sharedDir returns a directory under hostDir that pods can write to.
-func sharedDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.MkdirTemp(hostDir, "graphjob-e2e-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// graphjobBin is the graphjob binary.
-func graphjobBin(*testing.T) string { return binPath }
-
 // stores returns the stores the runner's tests run on: a directory and a
 // MinIO bucket, with the environment that opens them.
 func stores(t *testing.T) map[string]struct {
@@ -93,7 +49,7 @@ type attempt struct {
 
 func startAttempt(t *testing.T, env []string, args ...string) *attempt {
 	t.Helper()
-	a := &attempt{cmd: exec.Command(graphjobBin(t), args...), done: make(chan struct{})}
+	a := &attempt{cmd: exec.Command(binPath, args...), done: make(chan struct{})}
 	a.cmd.Env = append(append(os.Environ(), env...), "GRAPHJOB_RUN_ID=")
 	a.cmd.Stdout, a.cmd.Stderr = &a.stdout, &a.stderr
 	if err := a.cmd.Start(); err != nil {

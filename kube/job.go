@@ -13,6 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
+
+	"github.com/graphjob/graphjob/runner"
 )
 
 // Labels and annotations on the objects graphjob makes.
@@ -24,14 +26,6 @@ const (
 	LabelSlot = "graphjob.dev/slot"
 	// AnnotationDigest holds the graph's digest.
 	AnnotationDigest = "graphjob.dev/graph-digest"
-)
-
-// The exit codes of graphjob run that the Job's podFailurePolicy acts on
-// (runner.ExitInvalid, ExitFailed and ExitDrained).
-const (
-	exitInvalid = 2
-	exitFailed  = 3
-	exitDrained = 75
 )
 
 // Where the pod finds things.
@@ -71,8 +65,9 @@ type Run struct {
 	ActiveDeadline time.Duration
 	// TTLAfterFinished deletes the finished Job after this long; never if nil.
 	TTLAfterFinished *time.Duration
-	// DrainTimeout is what running tasks get after SIGTERM; 25 s if 0. The
-	// pod's grace period is 5 s longer, for the last commit.
+	// DrainTimeout is what running tasks get after SIGTERM,
+	// runner.DefaultDrainTimeout (25 s) if 0. The pod's grace period is 5 s
+	// longer, for the last commit.
 	DrainTimeout time.Duration
 	// Resources of the container; 100m CPU and 128Mi requested, 512Mi
 	// limit if empty.
@@ -97,9 +92,6 @@ type Graph struct {
 	// URL is an s3://, gs://, azblob:// (or file://) URL of the file.
 	URL string
 }
-
-// DefaultDrainTimeout matches graphjob run's --drain-timeout default.
-const DefaultDrainTimeout = 25 * time.Second
 
 // graceMargin is the time the last commit gets after the drain timeout.
 const graceMargin = 5 * time.Second
@@ -225,15 +217,15 @@ func (r *Run) annotations() map[string]string {
 func (r *Run) jobSpec() batchv1.JobSpec {
 	drain := r.DrainTimeout
 	if drain <= 0 {
-		drain = DefaultDrainTimeout
+		drain = runner.DefaultDrainTimeout
 	}
 	spec := batchv1.JobSpec{
 		BackoffLimit: ptr.To(int32(6)),
 		PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
 			{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{exitInvalid, exitFailed}}},
+				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{runner.ExitInvalid, runner.ExitFailed}}},
 			{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{exitDrained}}},
+				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{runner.ExitDrained}}},
 			{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
 				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}},
 		}},
@@ -262,7 +254,7 @@ func (r *Run) podSpec(drain time.Duration) corev1.PodSpec {
 		args = append(args, "--input", r.Input)
 	}
 	env := []corev1.EnvVar{
-		fieldEnv("GRAPHJOB_JOB_NAME", "metadata.labels['batch.kubernetes.io/job-name']"),
+		fieldEnv(runner.EnvJobName, "metadata.labels['batch.kubernetes.io/job-name']"),
 		fieldEnv("GRAPHJOB_NAMESPACE", "metadata.namespace"),
 		fieldEnv("GRAPHJOB_POD_NAME", "metadata.name"),
 		fieldEnv("GRAPHJOB_POD_UID", "metadata.uid"),

@@ -44,8 +44,10 @@ type Entry struct {
 
 	// Line is where the entry starts in the file.
 	Line int `yaml:"-"`
-	// Parsed is the schedule, set by LoadConfig.
+	// Parsed and Rule are the schedule and its catch-up rule, set by
+	// LoadConfig.
 	Parsed *Schedule `yaml:"-"`
+	Rule   Catchup   `yaml:"-"`
 }
 
 // GraphRef names where a schedule's graph is.
@@ -164,13 +166,14 @@ func (e *Entry) check() error {
 	default:
 		errs = append(errs, fmt.Errorf("concurrencyPolicy %q: use Allow, Forbid or Replace", e.ConcurrencyPolicy))
 	}
-	c, err := e.Catchup.parse()
+	rule, err := e.Catchup.parse()
 	if err == nil {
-		err = c.Check()
+		err = rule.Check()
 	}
 	if err != nil {
 		errs = append(errs, err)
 	}
+	e.Rule = rule
 	if e.Schedule == "" {
 		errs = append(errs, errors.New("schedule is missing, such as schedule: \"0 2 * * *\""))
 	} else if s, err := Parse(e.Schedule, e.TimeZone, e.DST.Missing); err != nil {
@@ -179,12 +182,6 @@ func (e *Entry) check() error {
 		e.Parsed = s
 	}
 	return errors.Join(errs...)
-}
-
-// CatchupRule is the entry's catch-up rule (valid after LoadConfig).
-func (e *Entry) CatchupRule() Catchup {
-	c, _ := e.Catchup.parse()
-	return c
 }
 
 func (c CatchupSpec) parse() (Catchup, error) {

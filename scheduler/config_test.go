@@ -54,7 +54,7 @@ func TestConfig(t *testing.T) {
 	if strings.Join(names, " ") != "nightly ticks" {
 		t.Errorf("good schedules %v, want nightly and the first ticks", names)
 	}
-	if rule := good[0].CatchupRule(); rule != (scheduler.Catchup{Policy: scheduler.All, Window: 24 * time.Hour, Max: 10}) || good[0].Parsed == nil {
+	if rule := good[0].Rule; rule != (scheduler.Catchup{Policy: scheduler.All, Window: 24 * time.Hour, Max: 10}) || good[0].Parsed == nil {
 		t.Errorf("nightly: %+v", rule)
 	}
 	for _, want := range []string{

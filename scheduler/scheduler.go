@@ -54,7 +54,7 @@ func (s *Scheduler) Run(ctx context.Context, entries []*Entry) error {
 			s.Log.Info().Str("schedule", e.Name).Msg("schedule suspended")
 			continue
 		}
-		rule := e.CatchupRule()
+		rule := e.Rule
 		from := now.Add(-horizon)
 		if rule.Window > 0 {
 			from = now.Add(-rule.Window)

@@ -34,13 +34,13 @@ func (l *launches) count() int {
 	return len(l.runs)
 }
 
-func entry(t *testing.T, name, expr string, c scheduler.CatchupSpec) *scheduler.Entry {
+func entry(t *testing.T, name, expr string, c scheduler.Catchup) *scheduler.Entry {
 	t.Helper()
 	s, err := scheduler.Parse(expr, "UTC", scheduler.Skip)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scheduler.Entry{Name: name, Schedule: expr, Parsed: s, Catchup: c}
+	return &scheduler.Entry{Name: name, Schedule: expr, Parsed: s, Rule: c}
 }
 
 // start runs a scheduler until the test ends; it returns a function that
@@ -86,8 +86,8 @@ func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
 	clk := clocktesting.NewFakeClock(t0)
 	l := &launches{}
-	all := entry(t, "ticks", "*/5 * * * * *", scheduler.CatchupSpec{Policy: scheduler.All})
-	none := entry(t, "quiet", "*/5 * * * * *", scheduler.CatchupSpec{Policy: scheduler.None})
+	all := entry(t, "ticks", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.All})
+	none := entry(t, "quiet", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.None})
 
 	stop := start(t, store, clk, l, all, none)
 	step(t, clk, 20*time.Second) // 00:05 .. 00:20: 4 slots each
@@ -125,7 +125,7 @@ func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 	// Two schedulers on one store: each slot once.
 	l2 := &launches{}
 	other := &launches{}
-	both := entry(t, "both", "*/5 * * * * *", scheduler.CatchupSpec{Policy: scheduler.Latest})
+	both := entry(t, "both", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.Latest})
 	stopA := start(t, store, clk, l2, both)
 	stopB := start(t, store, clk, other, both)
 	for range 10 {

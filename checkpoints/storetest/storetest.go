@@ -341,6 +341,16 @@ func testSlots(t *testing.T, b Backend) {
 		t.Errorf("slots in [01:00, 04:00): %+v", slots)
 	}
 	wantErr(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "Bad_Name", Time: at}), nil)
+	_, err = s.Slots(t.Context(), "../runs", at, at)
+	wantErr(t, err, nil)
+	// A schedule's first sighting is kept: later calls get it back.
+	since, err := s.ScheduleSince(t.Context(), "nightly", at)
+	must(t, err)
+	again, err := s.ScheduleSince(t.Context(), "nightly", at.Add(time.Hour))
+	must(t, err)
+	if !since.Equal(at) || !again.Equal(at) {
+		t.Errorf("ScheduleSince: %s then %s, want %s both times", since, again, at)
+	}
 	wantErr(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "nightly", Time: at.Add(time.Millisecond)}), nil)
 }
 

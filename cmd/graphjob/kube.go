@@ -3,7 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"os"
+	"io"
 	"strings"
 	"time"
 
@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/graphjob/graphjob/kube"
+	"github.com/graphjob/graphjob/runner"
 )
 
 // jobFlags are the flags of the commands that make Jobs: render, submit.
@@ -64,7 +65,7 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.Int32Var(&f.backoffLimit, "backoff-limit", 6, "pods that may fail transiently (exit 1) before the Job fails; drained and disrupted pods do not count")
 	fl.DurationVar(&f.activeDeadline, "active-deadline", 0, "fail the run if it takes longer (default: no limit)")
 	fl.DurationVar(&f.ttl, "ttl-after-finished", 0, "delete the finished Job after this long (default: keep it)")
-	fl.DurationVar(&f.drainTimeout, "drain-timeout", kube.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", runner.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable of the pod, KEY=VALUE; repeatable")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "the pod's service account (its token is not mounted)")
 	fl.StringVar(&f.cpu, "cpu", "100m", "CPU requested")
@@ -76,7 +77,7 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 
 // run makes the kube.Run of a graph file; the file's bytes are returned for
 // its ConfigMap.
-func (f *jobFlags) run(ctx context.Context, file string, cron bool) (kube.Run, []byte, error) {
+func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron bool) (kube.Run, []byte, error) {
 	gr, data, err := loadGraph(ctx, file)
 	if err != nil {
 		return kube.Run{}, nil, err
@@ -109,30 +110,28 @@ func (f *jobFlags) run(ctx context.Context, file string, cron bool) (kube.Run, [
 		r.TTLAfterFinished = &f.ttl
 	}
 	if f.input != "" {
-		in := []byte(f.input)
-		if name, ok := strings.CutPrefix(f.input, "@"); ok {
-			if in, err = os.ReadFile(name); err != nil {
-				return r, nil, usagef("--input: %w", err)
-			}
+		values, err := parseInput(stdin, f.input)
+		if err != nil {
+			return r, nil, err
 		}
-		var obj map[string]any
-		if err := json.Unmarshal(in, &obj); err != nil {
-			return r, nil, usagef("--input: give a JSON object of channel values: %w", err)
-		}
-		if _, err := gr.Input(obj); err != nil {
+		if _, err := gr.Input(values); err != nil {
 			return r, nil, usagef("--input: %w", err)
 		}
-		compact, _ := json.Marshal(obj)
+		compact, err := json.Marshal(values)
+		if err != nil {
+			return r, nil, err
+		}
 		r.Input = string(compact)
 	}
-	for flag, q := range map[string]string{"--cpu": f.cpu, "--memory": f.memory, "--memory-limit": f.memoryLimit} {
-		if _, err := resource.ParseQuantity(q); err != nil {
-			return r, nil, usagef("%s %q: give a quantity such as 500m or 1Gi", flag, q)
+	q := map[string]resource.Quantity{}
+	for flag, v := range map[string]string{"--cpu": f.cpu, "--memory": f.memory, "--memory-limit": f.memoryLimit} {
+		if q[flag], err = resource.ParseQuantity(v); err != nil {
+			return r, nil, usagef("%s %q: give a quantity such as 500m or 1Gi", flag, v)
 		}
 	}
 	r.Resources = corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(f.cpu), corev1.ResourceMemory: resource.MustParse(f.memory)},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(f.memoryLimit)},
+		Requests: corev1.ResourceList{corev1.ResourceCPU: q["--cpu"], corev1.ResourceMemory: q["--memory"]},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: q["--memory-limit"]},
 	}
 	if f.kubeVersion != "" {
 		major, minor, _ := strings.Cut(strings.TrimPrefix(f.kubeVersion, "v"), ".")
@@ -192,7 +191,7 @@ run's ID: a pod that replaces a failed or evicted one resumes the run.`,
 		Example: `  graphjob render job graph.yaml --store 's3://runs?region=eu-central-1' --store-secret graphjob-store | kubectl apply -f -`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, data, err := f.run(cmd.Context(), args[0], false)
+			r, data, err := f.run(cmd.Context(), g.stdin, args[0], false)
 			if err != nil {
 				return err
 			}
@@ -219,7 +218,7 @@ with kubectl create job NAME --from=cronjob/CRONJOB.`,
 		Example: `  graphjob render cronjob graph.yaml --schedule '0 2 * * *' --time-zone Europe/Berlin --store 's3://runs?region=eu-central-1' | kubectl apply -f -`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, data, err := f.run(cmd.Context(), args[0], true)
+			r, data, err := f.run(cmd.Context(), g.stdin, args[0], true)
 			if err != nil {
 				return err
 			}

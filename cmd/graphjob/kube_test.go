@@ -19,6 +19,10 @@ func TestGraphURL(t *testing.T) {
 	if code != 0 || strings.TrimSpace(stdout) != `{"done":true,"step":5}` {
 		t.Fatalf("file URL: exit %d, %s\n%s", code, stdout, stderr)
 	}
+	code, stdout, stderr = cli(t, t.Context(), "validate", "file://"+abs)
+	if code != 0 || !strings.Contains(stdout, "ok (graph loop") {
+		t.Fatalf("validate a file URL: exit %d, %s\n%s", code, stdout, stderr)
+	}
 	code, _, stderr = cli(t, t.Context(), "run", "mem://graphs/loop.yaml")
 	if code != 2 || !strings.Contains(stderr, "mem://graphs/loop.yaml: cannot read the graph file") {
 		t.Fatalf("missing object: exit %d\n%s", code, stderr)
@@ -43,6 +47,7 @@ func TestRender(t *testing.T) {
 		{"a local store", []string{"render", "job", loop, "--store", "file:///tmp/x"}, 2, "", "the pod's own"},
 		{"no schedule", []string{"render", "cronjob", loop, "--store", "s3://runs"}, 2, "", "needs a schedule"},
 		{"a bad policy", []string{"render", "cronjob", loop, "--store", "s3://runs", "--schedule", "@daily", "--concurrency-policy", "Sometimes"}, 2, "", "Allow, Forbid or Replace"},
+		{"input numbers stay exact", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": 9007199254740993}`}, 0, `'{"step":9007199254740993}'`, ""},
 		{"input of the wrong type", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": "x"}`}, 2, "", `--input: invalid graph: input "step": "x" is not an int`},
 		{"a bad quantity", []string{"render", "job", loop, "--store", "s3://runs", "--memory", "lots"}, 2, "", "--memory \"lots\""},
 	}

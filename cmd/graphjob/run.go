@@ -174,25 +174,9 @@ func origin() map[string]string {
 
 // readInput builds the initial state from --input and --set.
 func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, error) {
-	values := map[string]any{}
-	if f.input != "" {
-		data := []byte(f.input)
-		if name, ok := strings.CutPrefix(f.input, "@"); ok {
-			var err error
-			if name == "-" {
-				data, err = io.ReadAll(io.LimitReader(stdin, spec.MaxFileSize))
-			} else {
-				data, err = os.ReadFile(name)
-			}
-			if err != nil {
-				return nil, usagef("--input: %w", err)
-			}
-		}
-		dec := json.NewDecoder(bytes.NewReader(data))
-		dec.UseNumber()
-		if err := dec.Decode(&values); err != nil {
-			return nil, usagef("--input: give a JSON object of channel values, such as '{\"step\": 3}': %w", err)
-		}
+	values, err := parseInput(stdin, f.input)
+	if err != nil {
+		return nil, err
 	}
 	for _, kv := range f.set {
 		name, text, ok := strings.Cut(kv, "=")
@@ -206,6 +190,33 @@ func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, erro
 		values[name] = v
 	}
 	return gr.Input(values)
+}
+
+// parseInput reads an --input value: a JSON object, @FILE, or @- for
+// stdin. Numbers stay exact (json.Number).
+func parseInput(stdin io.Reader, input string) (map[string]any, error) {
+	values := map[string]any{}
+	if input == "" {
+		return values, nil
+	}
+	data := []byte(input)
+	if name, ok := strings.CutPrefix(input, "@"); ok {
+		var err error
+		if name == "-" {
+			data, err = io.ReadAll(io.LimitReader(stdin, spec.MaxFileSize))
+		} else {
+			data, err = os.ReadFile(name)
+		}
+		if err != nil {
+			return nil, usagef("--input: %w", err)
+		}
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&values); err != nil {
+		return nil, usagef("--input: give a JSON object of channel values, such as '{\"step\": 3}': %w", err)
+	}
+	return values, nil
 }
 
 // logHooks logs the run's progress: a line per superstep, and a line per

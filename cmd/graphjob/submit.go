@@ -73,7 +73,7 @@ creates nothing.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			r, data, err := f.run(ctx, args[0], false)
+			r, data, err := f.run(ctx, g.stdin, args[0], false)
 			if err != nil {
 				return err
 			}

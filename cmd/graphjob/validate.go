@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/graphjob/graphjob/spec"
 )
 
 func newValidateCmd(g *globals) *cobra.Command {
@@ -20,7 +18,7 @@ file, line and column. Exits 2 if any file is invalid.`,
 		RunE: func(cmd *cobra.Command, files []string) error {
 			var errs []error
 			for _, f := range files {
-				gr, err := spec.Load(f)
+				gr, _, err := loadGraph(cmd.Context(), f)
 				if err != nil {
 					errs = append(errs, err)
 					continue
@@ -47,7 +45,7 @@ list they map over).`,
 			if format != "mermaid" && format != "dot" {
 				return usagef("--format %q: use mermaid or dot", format)
 			}
-			gr, err := spec.Load(args[0])
+			gr, _, err := loadGraph(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
