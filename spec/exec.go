@@ -66,16 +66,13 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		cmd.Env = append(cmd.Env, "GRAPHJOB_PROGRESS_FILE="+pf.path)
 		drained, err := runCommand(ctx, cmd, pf)
 		// The command's last cursor counts only if it did not finish its work.
+		// (A cursor the store refuses is logged by the runner, which owns it.)
 		pf.read(true)
-		var saveErr error
 		if err != nil || context.Cause(ctx) != nil {
-			saveErr = pf.save(ctx)
+			_ = pf.save(ctx)
 		}
 		if pf.err != nil {
 			return nil, graph.Permanent(fmt.Errorf("command %s: %w", spec.command[0], pf.err))
-		}
-		if saveErr != nil {
-			err = errors.Join(err, fmt.Errorf("its last cursor was not saved: %w", saveErr))
 		}
 		if cause := context.Cause(ctx); cause != nil {
 			return nil, fmt.Errorf("command %s stopped: %w", spec.command[0], cause)
