@@ -168,9 +168,10 @@ func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []s
 }
 
 // vars is the CEL activation of a node's task.
-func vars(s graph.State, task graph.TaskInfo, items []string) map[string]any {
+func vars(ctx context.Context, s graph.State, task graph.TaskInfo, items []string) map[string]any {
 	v := map[string]any{"state": s, "run": map[string]any{
 		"id": task.RunID, "step": int64(task.Step), "node": task.Node, "attempt": int64(task.Attempt),
+		"slot": slotOf(ctx),
 	}}
 	for _, name := range items {
 		v[name] = task.Item
@@ -198,7 +199,7 @@ func (c *compiler) setNode(env *cel.Env, n *nodeSpec, items []string) graph.Node
 	}
 	return func(ctx context.Context, s graph.State) (graph.Update, error) {
 		task, _ := graph.TaskFromContext(ctx)
-		act := vars(s, task, items)
+		act := vars(ctx, s, task, items)
 		u := make(graph.Update, len(assigns))
 		for _, a := range assigns {
 			v, err := a.prg.eval(ctx, act)

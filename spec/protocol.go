@@ -35,10 +35,12 @@ type runInfo struct {
 	Step    int    `json:"step"`
 	Node    string `json:"node"`
 	Attempt int    `json:"attempt"`
+	// Slot is a scheduled run's slot time (RFC 3339, UTC); "" otherwise.
+	Slot string `json:"slot"`
 }
 
-func newRequest(s graph.State, t graph.TaskInfo, progress json.RawMessage) ([]byte, error) {
-	r := request{State: s, Run: runInfo{ID: t.RunID, Step: t.Step, Node: t.Node, Attempt: t.Attempt}, Progress: progress}
+func newRequest(ctx context.Context, s graph.State, t graph.TaskInfo, progress json.RawMessage) ([]byte, error) {
+	r := request{State: s, Run: runInfo{ID: t.RunID, Step: t.Step, Node: t.Node, Attempt: t.Attempt, Slot: slotOf(ctx)}, Progress: progress}
 	if t.HasItem {
 		r.Item = &itemValue{t.Item}
 	}
@@ -54,7 +56,7 @@ func protocolNode(call func(ctx context.Context, task graph.TaskInfo, req []byte
 		if _, err := graph.LoadProgress(ctx, &progress); err != nil {
 			return nil, fmt.Errorf("loading the task's cursor: %w", err)
 		}
-		req, err := newRequest(s, task, progress)
+		req, err := newRequest(ctx, s, task, progress)
 		if err != nil {
 			return nil, graph.Permanent(fmt.Errorf("encoding the request: %w", err))
 		}

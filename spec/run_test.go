@@ -385,7 +385,7 @@ func TestExecNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"state":{"msg":"","n":0},"run":{"id":"r1","step":1,"node":"work","attempt":1}}`
+	want := `{"state":{"msg":"","n":0},"run":{"id":"r1","step":1,"node":"work","attempt":1,"slot":""}}`
 	if strings.TrimSpace(string(b)) != want {
 		t.Errorf("request = %s, want %s", b, want)
 	}
@@ -421,7 +421,7 @@ func TestHTTPNode(t *testing.T) {
 		b, _ := io.ReadAll(r.Body)
 		switch r.URL.Path {
 		case "/ok":
-			if r.Header.Get("Authorization") != "Bearer s3cret" || !strings.Contains(string(b), `"run":{"id":"r1","step":1,"node":"work","attempt":1}`) {
+			if r.Header.Get("Authorization") != "Bearer s3cret" || !strings.Contains(string(b), `"run":{"id":"r1","step":1,"node":"work","attempt":1,"slot":""}`) {
 				http.Error(w, "unexpected request", http.StatusBadRequest)
 				return
 			}
@@ -574,5 +574,36 @@ echo '{"n": 6}'`)+`
 	var ne *graph.NodeError
 	if !errors.As(err, &ne) || ne.Attempts != 1 || !strings.Contains(err.Error(), `line 4 of $GRAPHJOB_PROGRESS_FILE is not JSON ("half {")`) {
 		t.Errorf("a bad progress line: %v, want one attempt failing on line 4", err)
+	}
+}
+
+func TestRunSlot(t *testing.T) {
+	g := load(t, `
+  state:
+    expr: {type: string}
+    request: {type: object}
+  nodes:
+    fromExpr: {set: {expr: "run.slot"}}
+    fromRequest:
+      exec: {command: [sh, -c, 'printf "{\"request\": %s}" "$(cat)"']}
+  entry: fromExpr
+  edges:
+    - {from: fromExpr, to: fromRequest}
+`)
+	slot := time.Date(2026, 3, 29, 1, 30, 0, 0, time.FixedZone("CET", 3600))
+	in, err := g.Input(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Runnable.Invoke(spec.WithSlot(t.Context(), slot), in, graph.WithRunID("r1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out["expr"] != "2026-03-29T00:30:00Z" {
+		t.Errorf("run.slot = %v, want the slot in UTC", out["expr"])
+	}
+	run, _ := out["request"].(map[string]any)["run"].(map[string]any)
+	if run["slot"] != "2026-03-29T00:30:00Z" {
+		t.Errorf("the request's run = %v, want its slot", run)
 	}
 }

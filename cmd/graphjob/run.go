@@ -127,6 +127,13 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	log.Info().Str("file", file).Str("digest", gr.Digest).Str("store", store.String()).Int("recursion_limit", limit).Msg("run started")
 	start := time.Now()
 	ctx = spec.WithDrain(log.WithContext(ctx), g.drain)
+	if v := os.Getenv("GRAPHJOB_SLOT_TIME"); v != "" {
+		slot, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			return usagef("GRAPHJOB_SLOT_TIME=%q: want an RFC 3339 time, such as 2026-11-24T02:00:00Z", v)
+		}
+		ctx = spec.WithSlot(ctx, slot)
+	}
 	final, err := runner.Run(ctx, gr.Runnable, input, runner.Options{
 		Store:            store,
 		ID:               runID,
