@@ -74,25 +74,46 @@ func (s *Store) Slot(ctx context.Context, schedule string, t time.Time) (*Slot, 
 
 // Slots lists a schedule's claimed slots in [from, to), oldest first.
 func (s *Store) Slots(ctx context.Context, schedule string, from, to time.Time) ([]Slot, error) {
+	times, err := s.SlotTimes(ctx, schedule, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Slot, len(times))
+	for i, t := range times {
+		if _, err := s.getRecord(ctx, "", -1, slotKey(schedule, t), kindSlot, &out[i]); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// SlotTimes lists the times of a schedule's claimed slots in [from, to),
+// oldest first, without reading their records: one listing, of the keys
+// that share the range's common prefix (its year, month or day).
+func (s *Store) SlotTimes(ctx context.Context, schedule string, from, to time.Time) ([]time.Time, error) {
 	if err := checkSchedule(schedule); err != nil {
 		return nil, err
 	}
 	prefix := slotsPrefix(schedule)
+	if to.After(from) {
+		a, b := from.UTC().Format(slotKeyFormat), to.Add(-time.Second).UTC().Format(slotKeyFormat)
+		n := 0
+		for n < len(a) && a[n] == b[n] {
+			n++
+		}
+		prefix += a[:n]
+	}
 	objs, err := s.list(ctx, prefix, "")
 	if err != nil {
 		return nil, &ObjectError{Run: "", Step: -1, Key: prefix, Err: err}
 	}
-	var out []Slot
+	var out []time.Time
 	for _, o := range objs {
-		t, err := time.Parse(slotKeyFormat, strings.TrimPrefix(o.Key, prefix))
+		t, err := time.Parse(slotKeyFormat, strings.TrimPrefix(o.Key, slotsPrefix(schedule)))
 		if err != nil || t.Before(from) || !t.Before(to) {
 			continue
 		}
-		var sl Slot
-		if _, err := s.getRecord(ctx, "", -1, o.Key, kindSlot, &sl); err != nil {
-			return nil, err
-		}
-		out = append(out, sl)
+		out = append(out, t)
 	}
 	return out, nil
 }

@@ -2,14 +2,20 @@ package scheduler
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"regexp"
+	"slices"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/graphjob/graphjob/kube"
 )
 
 // Config is the scheduler's configuration file.
@@ -48,6 +54,9 @@ type Entry struct {
 	// LoadConfig.
 	Parsed *Schedule `yaml:"-"`
 	Rule   Catchup   `yaml:"-"`
+	// Run is what the schedule's Jobs share: all of kube.Run but the name,
+	// the graph and the slot. Set by LoadConfig.
+	Run kube.Run `yaml:"-"`
 }
 
 // GraphRef names where a schedule's graph is.
@@ -63,15 +72,28 @@ type CatchupSpec struct {
 	Max    int    `yaml:"max"`
 }
 
-// JobOverrides change the Jobs of a schedule.
+// JobOverrides change the Jobs of a schedule. A schedule's own fields win
+// over the file's; its env adds to the file's.
 type JobOverrides struct {
-	Image          string            `yaml:"image"`
-	ServiceAccount string            `yaml:"serviceAccount"`
-	StoreSecret    string            `yaml:"storeSecret"`
-	CPU            string            `yaml:"cpu"`
-	Memory         string            `yaml:"memory"`
-	MemoryLimit    string            `yaml:"memoryLimit"`
-	Env            map[string]string `yaml:"env"`
+	Image          string   `yaml:"image"`
+	ServiceAccount string   `yaml:"serviceAccount"`
+	StoreSecret    string   `yaml:"storeSecret"`
+	CPU            string   `yaml:"cpu"`
+	Memory         string   `yaml:"memory"`
+	MemoryLimit    string   `yaml:"memoryLimit"`
+	Env            []EnvVar `yaml:"env"`
+	// ActiveDeadline bounds a run's time, TTLAfterFinished deletes its
+	// finished Job: durations such as 2h.
+	ActiveDeadline   string `yaml:"activeDeadline"`
+	TTLAfterFinished string `yaml:"ttlAfterFinished"`
+}
+
+// EnvVar is a variable of the run's pod: a value, or a key of a Secret.
+type EnvVar struct {
+	Name   string `yaml:"name"`
+	Value  string `yaml:"value"`
+	Secret string `yaml:"secret"`
+	Key    string `yaml:"key"`
 }
 
 // EntryError is what is wrong with one schedule: the others still run.
@@ -138,7 +160,7 @@ func ParseConfig(file string, data []byte) (*Config, []*Entry, error) {
 		if id == "" {
 			id = fmt.Sprintf("#%d", i+1)
 		}
-		err := e.check()
+		err := e.check(&c)
 		if prev, dup := names[e.Name]; dup && err == nil {
 			err = fmt.Errorf("name %q: the schedule on line %d has it too; names must be unique", e.Name, prev)
 		}
@@ -152,9 +174,12 @@ func ParseConfig(file string, data []byte) (*Config, []*Entry, error) {
 	return &c, good, errors.Join(entries...)
 }
 
-// check validates an entry and parses its schedule.
-func (e *Entry) check() error {
+// check validates an entry, parses its schedule and makes its Run.
+func (e *Entry) check(c *Config) error {
 	var errs []error
+	if err := e.makeRun(c); err != nil {
+		errs = append(errs, err)
+	}
 	if !nameRE.MatchString(e.Name) {
 		errs = append(errs, fmt.Errorf("name %q: use 1 to 47 lower-case letters, digits and '-', starting and ending with a letter or digit", e.Name))
 	}
@@ -182,6 +207,91 @@ func (e *Entry) check() error {
 		e.Parsed = s
 	}
 	return errors.Join(errs...)
+}
+
+// makeRun makes the template of the entry's Jobs from the file's and the
+// entry's Job fields.
+func (e *Entry) makeRun(c *Config) error {
+	j := c.Job.with(e.Job)
+	r := kube.Run{
+		Namespace: c.Namespace, Store: c.Store, Image: j.Image, StoreSecret: j.StoreSecret,
+		ServiceAccount: j.ServiceAccount, Schedule: e.Name,
+	}
+	var errs []error
+	if len(e.Input) > 0 {
+		in, err := json.Marshal(e.Input)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("input: %w", err))
+		}
+		r.Input = string(in)
+	}
+	quantity := func(field, v, def string) resource.Quantity {
+		if v == "" {
+			v = def
+		}
+		q, err := resource.ParseQuantity(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("job.%s %q: give a quantity such as 500m or 1Gi", field, v))
+		}
+		return q
+	}
+	r.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{corev1.ResourceCPU: quantity("cpu", j.CPU, "100m"), corev1.ResourceMemory: quantity("memory", j.Memory, "128Mi")},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: quantity("memoryLimit", j.MemoryLimit, "512Mi")},
+	}
+	duration := func(field, v string) time.Duration {
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("job.%s %q: give a duration such as 2h", field, v))
+		}
+		return d
+	}
+	r.ActiveDeadline = duration("activeDeadline", j.ActiveDeadline)
+	if ttl := duration("ttlAfterFinished", j.TTLAfterFinished); ttl > 0 {
+		r.TTLAfterFinished = &ttl
+	}
+	for _, v := range j.Env {
+		switch {
+		case v.Name == "":
+			errs = append(errs, errors.New("job.env: an entry has no name"))
+		case v.Secret == "" && v.Key == "":
+			r.Env = append(r.Env, corev1.EnvVar{Name: v.Name, Value: v.Value})
+		case v.Secret != "" && v.Key != "" && v.Value == "":
+			r.Env = append(r.Env, corev1.EnvVar{Name: v.Name, ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Secret}, Key: v.Key},
+			}})
+		default:
+			errs = append(errs, fmt.Errorf("job.env %s: give a value, or a secret and its key", v.Name))
+		}
+	}
+	e.Run = r
+	return errors.Join(errs...)
+}
+
+// with returns the file's overrides with the schedule's own on top.
+func (j JobOverrides) with(o JobOverrides) JobOverrides {
+	pick := func(own, file string) string {
+		if own != "" {
+			return own
+		}
+		return file
+	}
+	out := JobOverrides{
+		Image: pick(o.Image, j.Image), ServiceAccount: pick(o.ServiceAccount, j.ServiceAccount),
+		StoreSecret: pick(o.StoreSecret, j.StoreSecret), CPU: pick(o.CPU, j.CPU), Memory: pick(o.Memory, j.Memory),
+		MemoryLimit: pick(o.MemoryLimit, j.MemoryLimit), ActiveDeadline: pick(o.ActiveDeadline, j.ActiveDeadline),
+		TTLAfterFinished: pick(o.TTLAfterFinished, j.TTLAfterFinished),
+	}
+	for _, v := range j.Env {
+		if !slices.ContainsFunc(o.Env, func(w EnvVar) bool { return w.Name == v.Name }) {
+			out.Env = append(out.Env, v)
+		}
+	}
+	out.Env = append(out.Env, o.Env...)
+	return out
 }
 
 func (c CatchupSpec) parse() (Catchup, error) {

@@ -2,12 +2,15 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+	batchv1 "k8s.io/api/batch/v1"
 	"gocloud.dev/blob/memblob"
 	clocktesting "k8s.io/utils/clock/testing"
 
@@ -15,17 +18,55 @@ import (
 	"github.com/graphjob/graphjob/scheduler"
 )
 
-// launches records the runs launched, standing in for the Job creator.
+// launches records the runs launched, standing in for the Job creator: like
+// Jobs named after their slot, a run launched twice is made once.
 type launches struct {
-	mu   sync.Mutex
-	runs []string
+	mu     sync.Mutex
+	runs   []string
+	active map[string]bool // runs not finished
+	// fail makes the next launches fail.
+	fail int
 }
 
 func (l *launches) Launch(_ context.Context, _ *scheduler.Entry, _ time.Time, run string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.runs = append(l.runs, run)
+	if l.fail > 0 {
+		l.fail--
+		return errors.New("the API server is away")
+	}
+	if l.active == nil {
+		l.active = map[string]bool{}
+	}
+	if _, made := l.active[run]; !made {
+		l.runs = append(l.runs, run)
+		l.active[run] = true
+	}
 	return nil
+}
+
+func (l *launches) Active(_ context.Context, schedule string) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for run, active := range l.active {
+		if active && strings.HasPrefix(run, schedule+"-") {
+			out = append(out, run)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+func (l *launches) Stop(_ context.Context, run string) error {
+	l.finish(run)
+	return nil
+}
+
+func (l *launches) finish(run string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.active[run] = false
 }
 
 func (l *launches) count() int {
@@ -43,38 +84,65 @@ func entry(t *testing.T, name, expr string, c scheduler.Catchup) *scheduler.Entr
 	return &scheduler.Entry{Name: name, Schedule: expr, Parsed: s, Rule: c}
 }
 
-// start runs a scheduler until the test ends; it returns a function that
-// moves the fake clock by d once the scheduler waits.
-func start(t *testing.T, store *checkpoints.Store, clk *clocktesting.FakeClock, l *launches, entries ...*scheduler.Entry) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan struct{})
-	s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk, Log: zerolog.Nop()}
-	go func() {
-		defer close(done)
-		_ = s.Run(ctx, entries)
-	}()
-	return func() { cancel(); <-done }
+// schedulers are n schedulers sharing a store, a cluster and a fake clock.
+type schedulers struct {
+	t     *testing.T
+	clk   *clocktesting.FakeClock
+	s     []*scheduler.Scheduler
+	stops []func()
 }
 
-// step moves the clock by d in one-second ticks, each once the scheduler
-// waits on its timer again.
-func step(t *testing.T, clk *clocktesting.FakeClock, d time.Duration) {
+// start runs n schedulers until stop, and waits for their catch-up.
+func start(t *testing.T, n int, store *checkpoints.Store, clk *clocktesting.FakeClock, l *launches, entries ...*scheduler.Entry) *schedulers {
 	t.Helper()
-	for range int(d / time.Second) {
-		deadline := time.Now().Add(10 * time.Second)
-		for !clk.HasWaiters() {
-			if time.Now().After(deadline) {
-				t.Fatal("the scheduler does not wait")
-			}
-			time.Sleep(time.Millisecond)
-		}
-		clk.Step(time.Second)
+	r := &schedulers{t: t, clk: clk}
+	for range n {
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk, Log: zerolog.New(zerolog.NewTestWriter(t))}
+		go func() {
+			defer close(done)
+			_ = s.Run(ctx, entries)
+		}()
+		r.s = append(r.s, s)
+		r.stops = append(r.stops, func() { cancel(); <-done })
 	}
-	// Let the last fire finish.
+	r.wait()
+	return r
+}
+
+// wait returns once every scheduler waits on its timer with nothing to do.
+func (r *schedulers) wait() {
+	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !clk.HasWaiters() && time.Now().Before(deadline) {
+	for {
+		idle := r.clk.Waiters() == len(r.s)
+		for _, s := range r.s {
+			idle = idle && s.Busy() == 0
+		}
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatal("waited 10 s for the schedulers")
+		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// step moves the clock by d in one-second ticks, each once the schedulers
+// are done with the last.
+func (r *schedulers) step(d time.Duration) {
+	r.t.Helper()
+	for range int(d / time.Second) {
+		r.clk.Step(time.Second)
+		r.wait()
+	}
+}
+
+func (r *schedulers) stop() {
+	for _, stop := range r.stops {
+		stop()
 	}
 }
 
@@ -89,17 +157,17 @@ func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 	all := entry(t, "ticks", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.All})
 	none := entry(t, "quiet", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.None})
 
-	stop := start(t, store, clk, l, all, none)
-	step(t, clk, 20*time.Second) // 00:05 .. 00:20: 4 slots each
-	stop()
+	r := start(t, 1, store, clk, l, all, none)
+	r.step(20 * time.Second) // 00:05 .. 00:20: 4 slots each
+	r.stop()
 	if l.count() != 8 {
 		t.Fatalf("%d runs after 20 s, want 8: %v", l.count(), l.runs)
 	}
 
 	clk.Step(30 * time.Second) // down until 00:50: 6 slots missed
-	stop = start(t, store, clk, l, all, none)
-	step(t, clk, 10*time.Second) // 00:55, 01:00
-	stop()
+	r = start(t, 1, store, clk, l, all, none)
+	r.step(10 * time.Second) // 00:55, 01:00
+	r.stop()
 	var ticks, quiet []string
 	for _, r := range l.runs {
 		if r[:5] == "ticks" {
@@ -122,22 +190,83 @@ func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 		}
 	}
 
-	// Two schedulers on one store: each slot once.
+	// Two schedulers on one store and one cluster: each slot once.
 	l2 := &launches{}
-	other := &launches{}
 	both := entry(t, "both", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.Latest})
-	stopA := start(t, store, clk, l2, both)
-	stopB := start(t, store, clk, other, both)
-	for range 10 {
-		step(t, clk, 5*time.Second)
+	r = start(t, 2, store, clk, l2, both)
+	r.step(50 * time.Second)
+	r.stop()
+	if n := l2.count(); n != 10 && n != 11 {
+		t.Errorf("two schedulers launched %d runs in 50 s, want each slot once (10, or 11 with the one on time at start): %v", n, l2.runs)
 	}
-	stopA()
-	stopB()
-	if n := l2.count() + other.count(); n != 10 && n != 11 {
-		t.Errorf("two schedulers launched %d runs in 50 s, want each slot once (10, or 11 with the one on time at start)", n)
+}
+
+// TestConcurrencyPolicies: with a run still going, Forbid records the next
+// slots as skipped and Replace stops the old run for the new.
+func TestConcurrencyPolicies(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+	clk := clocktesting.NewFakeClock(t0)
+	l := &launches{}
+	forbid := entry(t, "forbid", "*/5 * * * * *", scheduler.Catchup{})
+	forbid.ConcurrencyPolicy = batchv1.ForbidConcurrent
+	replace := entry(t, "replace", "*/5 * * * * *", scheduler.Catchup{})
+	replace.ConcurrencyPolicy = batchv1.ReplaceConcurrent
+	r := start(t, 1, store, clk, l, forbid, replace)
+	r.step(15 * time.Second) // 00:05 runs; 00:10, 00:15 find it running
+	l.finish("forbid-20261124-000005")
+	r.step(5 * time.Second) // 00:20 runs
+	r.stop()
+
+	slots, err := store.Slots(t.Context(), "forbid", t0, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
 	}
-	got := append(append([]string{}, l2.runs...), other.runs...)
-	if len(slices.Compact(slices.Sorted(slices.Values(got)))) != len(got) {
-		t.Errorf("a slot launched twice: %v", got)
+	var got []string
+	for _, sl := range slots {
+		got = append(got, sl.Time.Format("05")+":"+sl.Skipped)
+	}
+	want := []string{"05:", "10:concurrencyPolicy Forbid: forbid-20261124-000005 still running", "15:concurrencyPolicy Forbid: forbid-20261124-000005 still running", "20:"}
+	if !slices.Equal(got, want) {
+		t.Errorf("forbid's slots:\n got %q\nwant %q", got, want)
+	}
+	active, _ := l.Active(t.Context(), "replace")
+	if !slices.Equal(active, []string{"replace-20261124-000020"}) {
+		t.Errorf("replace's active runs %v, want the newest alone", active)
+	}
+	if n := strings.Count(strings.Join(l.runs, " "), "replace-"); n != 4 {
+		t.Errorf("replace launched %d runs, want 4: %v", n, l.runs)
+	}
+}
+
+// TestLaunchRetried: a slot whose run cannot be started at once is tried
+// again with backoff; a slot claimed by a scheduler that stopped before
+// starting its run is started by the next one.
+func TestLaunchRetried(t *testing.T) {
+	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+	clk := clocktesting.NewFakeClock(t0)
+	l := &launches{fail: 2}
+	e := entry(t, "flaky", "@every 1m", scheduler.Catchup{})
+	r := start(t, 1, store, clk, l, e)
+	r.step(61 * time.Second) // fails at 01:00, and at 01:01
+	if l.count() != 0 {
+		t.Fatalf("launched %v with the API server away", l.runs)
+	}
+	r.step(2 * time.Second) // the third try, at 01:03
+	r.stop()
+	if !slices.Equal(l.runs, []string{"flaky-20261124-000100"}) {
+		t.Errorf("runs %v, want 01:00's after its retries", l.runs)
+	}
+
+	// A slot claimed, its scheduler gone before the launch.
+	orphan := t0.Add(2 * time.Minute)
+	if err := store.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "flaky", Time: orphan, Run: scheduler.JobName("flaky", orphan), By: "scheduler"}); err != nil {
+		t.Fatal(err)
+	}
+	clk.SetTime(orphan.Add(10 * time.Second))
+	start(t, 1, store, clk, l, e).stop()
+	if !slices.Contains(l.runs, "flaky-20261124-000200") {
+		t.Errorf("runs %v: the claimed slot's run was not started", l.runs)
 	}
 }

@@ -340,6 +340,22 @@ func testSlots(t *testing.T, b Backend) {
 	if len(slots) != 2 || !slots[0].Time.Equal(at.Add(time.Hour)) || slots[1].By != "backfill" {
 		t.Errorf("slots in [01:00, 04:00): %+v", slots)
 	}
+	// Ranges list the keys under their common prefix; one across a month
+	// and a year boundary finds what it should.
+	newYear := time.Date(2026, 12, 31, 23, 59, 59, 0, time.UTC)
+	for _, at := range []time.Time{newYear, newYear.Add(time.Second), newYear.Add(2 * time.Second)} {
+		must(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "nightly", Time: at, Run: "r", By: "backfill"}))
+	}
+	times, err := s.SlotTimes(t.Context(), "nightly", newYear, newYear.Add(2*time.Second))
+	must(t, err)
+	if len(times) != 2 || !times[0].Equal(newYear) || !times[1].Equal(newYear.Add(time.Second)) {
+		t.Errorf("slot times in [23:59:59, 00:00:01): %v", times)
+	}
+	times, err = s.SlotTimes(t.Context(), "nightly", at, newYear.Add(time.Hour))
+	must(t, err)
+	if len(times) != 7 {
+		t.Errorf("%d slot times from March to the new year, want 7: %v", len(times), times)
+	}
 	wantErr(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "Bad_Name", Time: at}), nil)
 	_, err = s.Slots(t.Context(), "../runs", at, at)
 	wantErr(t, err, nil)
