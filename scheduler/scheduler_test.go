@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	batchv1 "k8s.io/api/batch/v1"
 	"gocloud.dev/blob/memblob"
+	batchv1 "k8s.io/api/batch/v1"
 	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/graphjob/graphjob/checkpoints"
