@@ -32,7 +32,8 @@ const (
 const (
 	ContainerName = "run"
 	graphDir      = "/etc/graphjob/graph"
-	graphKey      = "graph.yaml"
+	// GraphKey is the key of a graph's ConfigMap that holds the file.
+	GraphKey = "graph.yaml"
 	// nonRoot is distroless's "nonroot" user and group.
 	nonRoot = 65532
 )
@@ -114,7 +115,7 @@ func ConfigMap(namespace, graph, digest string, file []byte) *corev1.ConfigMap {
 			Annotations: map[string]string{AnnotationDigest: digest},
 		},
 		Immutable: ptr.To(true),
-		Data:      map[string]string{graphKey: string(file)},
+		Data:      map[string]string{GraphKey: string(file)},
 	}
 }
 
@@ -310,7 +311,7 @@ func (r *Run) graphPath() string {
 	if r.Graph.URL != "" {
 		return r.Graph.URL
 	}
-	return graphDir + "/" + graphKey
+	return graphDir + "/" + GraphKey
 }
 
 func (r *Run) resources() corev1.ResourceRequirements {

@@ -69,7 +69,7 @@ func ensureConfigMap(ctx context.Context, client kubernetes.Interface, cm *corev
 	if err != nil {
 		return nil, fmt.Errorf("reading configmap %s/%s: %w", cm.Namespace, cm.Name, err)
 	}
-	if !bytes.Equal([]byte(have.Data[graphKey]), []byte(cm.Data[graphKey])) {
+	if !bytes.Equal([]byte(have.Data[GraphKey]), []byte(cm.Data[GraphKey])) {
 		return nil, fmt.Errorf("configmap %s/%s holds another file than the graph's (%s): delete it, it was not made by graphjob", cm.Namespace, cm.Name, cm.Annotations[AnnotationDigest])
 	}
 	return have, nil

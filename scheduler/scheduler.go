@@ -25,9 +25,9 @@ type Launcher interface {
 	// exists) is no error: the run is the slot's, whoever made it.
 	Launch(ctx context.Context, e *Entry, slot time.Time, run string) error
 	// Active lists the schedule's runs that have not finished.
-	Active(ctx context.Context, schedule string) ([]string, error)
-	// Stop stops a run (concurrencyPolicy Replace).
-	Stop(ctx context.Context, run string) error
+	Active(ctx context.Context, e *Entry) ([]string, error)
+	// Stop stops a run of the schedule (concurrencyPolicy Replace).
+	Stop(ctx context.Context, e *Entry, run string) error
 }
 
 // Events are told what operators should see about a schedule, such as
@@ -338,7 +338,7 @@ func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
 	var active []string
 	if e.ConcurrencyPolicy == batchv1.ForbidConcurrent || e.ConcurrencyPolicy == batchv1.ReplaceConcurrent {
 		var err error
-		if active, err = s.Launch.Active(ctx, e.Name); err != nil {
+		if active, err = s.Launch.Active(ctx, e); err != nil {
 			return fmt.Errorf("listing the schedule's active runs: %w", err)
 		}
 		if e.ConcurrencyPolicy == batchv1.ForbidConcurrent && len(active) > 0 {
@@ -364,7 +364,7 @@ func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
 	}
 	if e.ConcurrencyPolicy == batchv1.ReplaceConcurrent {
 		for _, old := range active {
-			if err := s.Launch.Stop(ctx, old); err != nil {
+			if err := s.Launch.Stop(ctx, e, old); err != nil {
 				return fmt.Errorf("replacing run %s: %w", old, err)
 			}
 			log.Info().Str("replaced", old).Msg("run stopped: concurrencyPolicy Replace")

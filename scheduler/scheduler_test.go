@@ -45,12 +45,12 @@ func (l *launches) Launch(_ context.Context, _ *scheduler.Entry, _ time.Time, ru
 	return nil
 }
 
-func (l *launches) Active(_ context.Context, schedule string) ([]string, error) {
+func (l *launches) Active(_ context.Context, e *scheduler.Entry) ([]string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var out []string
 	for run, active := range l.active {
-		if active && strings.HasPrefix(run, schedule+"-") {
+		if active && strings.HasPrefix(run, e.Name+"-") {
 			out = append(out, run)
 		}
 	}
@@ -58,7 +58,7 @@ func (l *launches) Active(_ context.Context, schedule string) ([]string, error) 
 	return out, nil
 }
 
-func (l *launches) Stop(_ context.Context, run string) error {
+func (l *launches) Stop(_ context.Context, _ *scheduler.Entry, run string) error {
 	l.finish(run)
 	return nil
 }
@@ -230,7 +230,7 @@ func TestConcurrencyPolicies(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("forbid's slots:\n got %q\nwant %q", got, want)
 	}
-	active, _ := l.Active(t.Context(), "replace")
+	active, _ := l.Active(t.Context(), replace)
 	if !slices.Equal(active, []string{"replace-20261124-000020"}) {
 		t.Errorf("replace's active runs %v, want the newest alone", active)
 	}
