@@ -33,7 +33,7 @@ type Launcher interface {
 // Events are told what operators should see about a schedule, such as
 // Kubernetes Events. Warning is false for normal events.
 type Events interface {
-	Event(e *Entry, warning bool, reason, message string)
+	Event(schedule string, warning bool, reason, message string)
 }
 
 const (
@@ -381,7 +381,7 @@ func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
 
 func (s *Scheduler) event(e *Entry, warning bool, reason, msg string) {
 	if s.Events != nil {
-		s.Events.Event(e, warning, reason, msg)
+		s.Events.Event(e.Name, warning, reason, msg)
 	}
 }
 

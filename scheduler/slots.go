@@ -100,6 +100,72 @@ func (s *Schedule) Next(t time.Time) time.Time {
 	}
 }
 
+// Planned is a slot of a range, with what a clock change did to it.
+type Planned struct {
+	// Time is the slot; zero for a wall time the clocks skipped over (dst
+	// missing: skip).
+	Time time.Time
+	// Note says what a clock change did: "" on ordinary days.
+	Note string
+}
+
+// Between lists the slots in [from, to) as Next finds them, and the wall
+// times a clock change skipped, shifted or repeated, each with a note.
+func (s *Schedule) Between(from, to time.Time) []Planned {
+	var out []Planned
+	last := from.Add(-time.Second)
+	if s.every > 0 {
+		for t := s.Next(last); !t.IsZero() && t.Before(to); t = s.Next(t) {
+			out = append(out, Planned{Time: t})
+		}
+		return out
+	}
+	wall, end := wallClock(last.In(s.loc)), wallClock(to.In(s.loc)).Add(3*time.Hour)
+	for {
+		wall = s.wall.Next(wall)
+		if wall.IsZero() || wall.After(end) {
+			return out
+		}
+		at, ok := s.instant(wall)
+		shown := wall.Format("2006-01-02 15:04:05")
+		var p Planned
+		switch {
+		case !ok:
+			at = gapEnd(wall, s.loc)
+			p.Note = fmt.Sprintf("skipped: the clocks jump over %s %s (dst missing: skip)", shown, s.loc)
+		case !wallClock(at.In(s.loc)).Equal(wall):
+			p.Time = at
+			p.Note = fmt.Sprintf("shifted: the clocks jump over %s %s; runs at the jump, %s (dst missing: shift)", shown, s.loc, at.In(s.loc).Format("15:04:05 MST"))
+		case twice(wall, at, s.loc):
+			p.Time = at
+			p.Note = fmt.Sprintf("repeated: %s %s happens twice; runs once, at the first (%s)", shown, s.loc, at.In(s.loc).Format("MST"))
+		default:
+			p.Time = at
+		}
+		if !at.Before(to) {
+			return out
+		}
+		if at.Before(from) || (ok && !at.After(last)) {
+			continue // before the range, or a shifted time merged with a slot
+		}
+		out = append(out, p)
+		if ok {
+			last = at
+		}
+	}
+}
+
+// twice says whether a wall time first reached at comes again later that
+// day (the clocks went back over it).
+func twice(wall, first time.Time, loc *time.Location) bool {
+	_, before := first.In(loc).Zone()
+	_, after := wall.Add(26 * time.Hour).In(loc).Zone()
+	if after >= before {
+		return false
+	}
+	return wallClock(wall.Add(-time.Duration(after) * time.Second).In(loc)).Equal(wall)
+}
+
 // instant is the instant a wall-clock time (UTC fields) is in the zone: its
 // first occurrence; for a time the clocks jumped over, the end of the jump
 // (Shift) or none (Skip).

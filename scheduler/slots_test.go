@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"fmt"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -174,16 +175,72 @@ func FuzzSchedule(f *testing.F) {
 		if err != nil {
 			return
 		}
-		at := time.Unix(start%(4<<30), 0)
+		from := time.Unix(start%(4<<30), 0)
+		at := from
+		var slots []time.Time
 		for range 50 {
 			next := s.Next(at)
 			if next.IsZero() {
-				return
+				break
 			}
 			if !next.After(at) {
 				t.Fatalf("%s: Next(%s) = %s, not after", s, at, next)
 			}
+			slots = append(slots, next)
 			at = next
 		}
+		// Between lists what Next finds, notes aside.
+		var listed []time.Time
+		for _, p := range s.Between(from.Add(time.Second), at.Add(time.Second)) {
+			if !p.Time.IsZero() {
+				listed = append(listed, p.Time)
+			}
+		}
+		if !slices.EqualFunc(listed, slots, time.Time.Equal) {
+			t.Fatalf("%s from %s: Between lists %v, Next finds %v", s, from, listed, slots)
+		}
 	})
+}
+
+// TestBetween: a range over both of Berlin's clock changes notes the slot
+// the spring skips or shifts and the one autumn repeats.
+func TestBetween(t *testing.T) {
+	for _, tt := range []struct {
+		missing scheduler.Missing
+		want    []string
+	}{
+		{scheduler.Skip, []string{
+			"03-28 02:30 CET", "03-29 skipped: the clocks jump over 2026-03-29 02:30:00 Europe/Berlin (dst missing: skip)", "03-30 02:30 CEST",
+			"10-24 02:30 CEST", "10-25 02:30 CEST repeated: 2026-10-25 02:30:00 Europe/Berlin happens twice; runs once, at the first (CEST)", "10-26 02:30 CET",
+		}},
+		{scheduler.Shift, []string{
+			"03-28 02:30 CET", "03-29 03:00 CEST shifted: the clocks jump over 2026-03-29 02:30:00 Europe/Berlin; runs at the jump, 03:00:00 CEST (dst missing: shift)", "03-30 02:30 CEST",
+			"10-24 02:30 CEST", "10-25 02:30 CEST repeated: 2026-10-25 02:30:00 Europe/Berlin happens twice; runs once, at the first (CEST)", "10-26 02:30 CET",
+		}},
+	} {
+		s, err := scheduler.Parse("30 2 * * *", "Europe/Berlin", tt.missing)
+		if err != nil {
+			t.Fatal(err)
+		}
+		berlin, _ := time.LoadLocation("Europe/Berlin")
+		var got []string
+		for _, r := range [][2]time.Time{
+			{time.Date(2026, 3, 28, 0, 0, 0, 0, berlin), time.Date(2026, 3, 31, 0, 0, 0, 0, berlin)},
+			{time.Date(2026, 10, 24, 0, 0, 0, 0, berlin), time.Date(2026, 10, 27, 0, 0, 0, 0, berlin)},
+		} {
+			for i, p := range s.Between(r[0], r[1]) {
+				line := r[0].AddDate(0, 0, i).Format("01-02")
+				if !p.Time.IsZero() {
+					line += " " + p.Time.In(berlin).Format("15:04 MST")
+				}
+				if p.Note != "" {
+					line += " " + p.Note
+				}
+				got = append(got, line)
+			}
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("missing %v:\n got %q\nwant %q", tt.missing, got, tt.want)
+		}
+	}
 }

@@ -176,7 +176,32 @@ func newRenderCmd(g *globals) *cobra.Command {
 		Use:   "render",
 		Short: "Print the Kubernetes objects that run a graph, to apply or to commit",
 	}
-	cmd.AddCommand(newRenderJobCmd(g), newRenderCronJobCmd(g))
+	cmd.AddCommand(newRenderJobCmd(g), newRenderCronJobCmd(g), newRenderConfigMapCmd(g))
+	return cmd
+}
+
+func newRenderConfigMapCmd(g *globals) *cobra.Command {
+	f := &jobFlags{}
+	cmd := &cobra.Command{
+		Use:   "configmap FILE",
+		Short: "Print the ConfigMap holding a graph, for the scheduler's configMap graphs",
+		Long: `Print the ConfigMap holding the graph file: immutable, named after the graph
+and its digest (graph-NAME-DIGEST), labelled with the graph's name. A schedule of
+graphjob scheduler names it as graph: {configMap: NAME}; an edited graph is a new
+ConfigMap, so the runs already started keep theirs.`,
+		Example: `  graphjob render configmap graph.yaml -n graphjob | kubectl apply -f -`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			gr, data, err := loadGraph(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return f.print(g, kube.ConfigMap(f.namespace, gr.Name, gr.Digest, data))
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVarP(&f.namespace, "namespace", "n", "", "the namespace (default: none in the YAML, so kubectl's current one)")
+	fl.StringVarP(&f.output, "output", "o", "yaml", "yaml or json")
 	return cmd
 }
 

@@ -86,7 +86,7 @@ func execute(ctx context.Context, drain <-chan struct{}, args []string, stdin io
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format on stderr: auto (console on a terminal, JSON otherwise), json or console")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g), newCheckpointsCmd(g), newRunsCmd(g), newRenderCmd(g), newSubmitCmd(g))
+	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g), newCheckpointsCmd(g), newRunsCmd(g), newRenderCmd(g), newSubmitCmd(g), newSchedulerCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {

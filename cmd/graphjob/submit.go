@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/graphjob/graphjob/checkpoints"
@@ -33,6 +34,20 @@ func (k *kubeFlags) register(cmd *cobra.Command) {
 // client connects as kubectl would, and returns the namespace to use: ns,
 // else the context's.
 func (k *kubeFlags) client(ns string) (kubernetes.Interface, string, error) {
+	cfg, current, err := k.config()
+	if err != nil {
+		return nil, "", err
+	}
+	if ns == "" {
+		ns = current
+	}
+	client, err := kubernetes.NewForConfig(cfg)
+	return client, ns, err
+}
+
+// config is the cluster's client configuration as kubectl finds it (or the
+// pod's, in a cluster), and the context's namespace.
+func (k *kubeFlags) config() (*rest.Config, string, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	rules.ExplicitPath = k.kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
@@ -41,13 +56,11 @@ func (k *kubeFlags) client(ns string) (kubernetes.Interface, string, error) {
 		return nil, "", usagef("the cluster: %w", err)
 	}
 	cfg.UserAgent = "graphjob/" + version
-	if ns == "" {
-		if ns, _, err = cc.Namespace(); err != nil {
-			return nil, "", usagef("the namespace: %w", err)
-		}
+	ns, _, err := cc.Namespace()
+	if err != nil {
+		return nil, "", usagef("the namespace: %w", err)
 	}
-	client, err := kubernetes.NewForConfig(cfg)
-	return client, ns, err
+	return cfg, ns, nil
 }
 
 func newSubmitCmd(g *globals) *cobra.Command {
