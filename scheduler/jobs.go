@@ -68,20 +68,38 @@ func (j *Jobs) Active(ctx context.Context, e *Entry) ([]string, error) {
 	}
 	var out []string
 	for _, job := range list.Items {
-		if !finished(&job) {
+		if jobState(&job) == StateRunning {
 			out = append(out, job.Name)
 		}
 	}
 	return out, nil
 }
 
-func finished(job *batchv1.Job) bool {
+// State says where a run's Job is: StateNone if there is none.
+func (j *Jobs) State(ctx context.Context, e *Entry, run string) (RunState, error) {
+	job, err := j.Client.BatchV1().Jobs(e.Run.Namespace).Get(ctx, run, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return StateNone, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return jobState(job), nil
+}
+
+func jobState(job *batchv1.Job) RunState {
 	for _, c := range job.Status.Conditions {
-		if (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) && c.Status == corev1.ConditionTrue {
-			return true
+		if c.Status != corev1.ConditionTrue {
+			continue
+		}
+		switch c.Type {
+		case batchv1.JobComplete:
+			return StateSucceeded
+		case batchv1.JobFailed:
+			return StateFailed
 		}
 	}
-	return false
+	return StateRunning
 }
 
 // Stop deletes a run's Job and its pods: they get SIGTERM and drain, so the
@@ -134,4 +152,4 @@ func (j *Jobs) graph(ctx context.Context, e *Entry) (kube.Graph, error) {
 	return g, nil
 }
 
-var _ Launcher = (*Jobs)(nil)
+var _ StateLauncher = (*Jobs)(nil)

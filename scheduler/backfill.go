@@ -1,0 +1,257 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/graphjob/graphjob/checkpoints"
+)
+
+// Reprocess says which slots that ran a backfill runs again.
+type Reprocess string
+
+const (
+	// ReprocessNone runs only the slots never claimed.
+	ReprocessNone Reprocess = "none"
+	// ReprocessFailed also resumes the runs that failed or were lost, from
+	// their last checkpoint.
+	ReprocessFailed Reprocess = "failed"
+	// ReprocessAll also runs every other slot again, from the start.
+	ReprocessAll Reprocess = "all"
+)
+
+// RunState is where a slot's run is.
+type RunState string
+
+const (
+	StateNone      RunState = "none"      // the slot was never claimed
+	StateSkipped   RunState = "skipped"   // claimed as skipped (Forbid)
+	StatePending   RunState = "pending"   // claimed; no Job, no result
+	StateRunning   RunState = "running"   // its Job has not finished
+	StateSucceeded RunState = "succeeded" // its run succeeded
+	StateFailed    RunState = "failed"    // its run or its Job failed
+)
+
+// BackfillSlot is a slot of a backfill: what was found and what became of it.
+type BackfillSlot struct {
+	Time time.Time `json:"slot"`
+	Run  string    `json:"run"`
+	// Note says what a clock change did to the slot.
+	Note string `json:"note,omitempty"`
+	// Found is the slot's state before the backfill, State its last.
+	Found RunState `json:"found"`
+	State RunState `json:"state"`
+	// Started says this backfill created the slot's Job.
+	Started bool `json:"started"`
+	// Skipped says a clock change left no slot here (dst missing: skip).
+	Skipped bool `json:"dstSkipped,omitempty"`
+}
+
+// Backfill runs a schedule's slots over a range of time, with the slots'
+// own identities: a slot the live scheduler or an earlier backfill claimed
+// is not run again (unless Reprocess says), so a backfill can be run again
+// after an interruption and creates only what is missing.
+type Backfill struct {
+	Store  *checkpoints.Store
+	Launch StateLauncher
+	// Parallel bounds the slots' runs active at once (1 if 0).
+	Parallel  int
+	Reprocess Reprocess
+	// Poll is how often active runs are looked at (1 s if 0).
+	Poll time.Duration
+	// Progress, if set, is called whenever a run starts or ends.
+	Progress func(slots []BackfillSlot)
+}
+
+// StateLauncher is a Launcher that also tells where a run is.
+type StateLauncher interface {
+	Launcher
+	// State returns StateRunning, StateSucceeded, StateFailed, or
+	// StateNone for a run without a Job.
+	State(ctx context.Context, e *Entry, run string) (RunState, error)
+}
+
+// Plan lists the slots of [from, to) and where each is.
+func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]BackfillSlot, error) {
+	claimed, err := b.Store.SlotTimes(ctx, e.Name, from, to)
+	if err != nil {
+		return nil, err
+	}
+	isClaimed := make(map[time.Time]bool, len(claimed))
+	for _, t := range claimed {
+		isClaimed[t] = true
+	}
+	var out []BackfillSlot
+	for _, p := range e.Parsed.Between(from, to) {
+		sl := BackfillSlot{Time: p.Time, Note: p.Note, Found: StateNone, Skipped: p.Time.IsZero()}
+		if sl.Skipped {
+			sl.Found, sl.State = StateSkipped, StateSkipped
+			out = append(out, sl)
+			continue
+		}
+		sl.Run = JobName(e.Name, p.Time)
+		if isClaimed[p.Time] {
+			if sl.Found, err = b.state(ctx, e, p.Time, sl.Run); err != nil {
+				return nil, err
+			}
+		}
+		sl.State = sl.Found
+		out = append(out, sl)
+	}
+	return out, nil
+}
+
+// state finds where a claimed slot is: its record, its run's result, its Job.
+func (b *Backfill) state(ctx context.Context, e *Entry, slot time.Time, run string) (RunState, error) {
+	rec, err := b.Store.Slot(ctx, e.Name, slot)
+	if err != nil {
+		return "", err
+	}
+	if rec.Skipped != "" {
+		return StateSkipped, nil
+	}
+	res, err := b.Store.Result(ctx, run)
+	switch {
+	case err == nil && res.Status == checkpoints.Succeeded:
+		return StateSucceeded, nil
+	case err == nil:
+		return StateFailed, nil
+	case !errors.Is(err, checkpoints.ErrNotFound):
+		return "", err
+	}
+	st, err := b.Launch.State(ctx, e, run)
+	if err != nil {
+		return "", err
+	}
+	if st == StateNone {
+		return StatePending, nil
+	}
+	return st, nil
+}
+
+// todo says whether the backfill starts a slot's run.
+func (b *Backfill) todo(sl BackfillSlot) bool {
+	switch sl.Found {
+	case StateNone, StatePending:
+		return true
+	case StateFailed:
+		return b.Reprocess == ReprocessFailed || b.Reprocess == ReprocessAll
+	case StateSucceeded:
+		return b.Reprocess == ReprocessAll
+	}
+	return false
+}
+
+// Run starts the planned slots' runs, at most Parallel active at once
+// (those found running count), and waits for them to end. It returns when
+// every run it waits for has ended, or when ctx ends (the runs go on; run
+// the backfill again to wait for them).
+func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) error {
+	parallel, poll := max(b.Parallel, 1), b.Poll
+	if poll == 0 {
+		poll = time.Second
+	}
+	active := map[int]bool{}
+	for i, sl := range slots {
+		if sl.Found == StateRunning {
+			active[i] = true
+		}
+	}
+	next := 0
+	for {
+		for len(active) < parallel && next < len(slots) {
+			i := next
+			next++
+			if !b.todo(slots[i]) {
+				continue
+			}
+			started, err := b.start(ctx, e, slots[i])
+			if err != nil {
+				return fmt.Errorf("slot %s: %w", slots[i].Time.UTC().Format(time.RFC3339), err)
+			}
+			if !started {
+				// Claimed meanwhile by the live scheduler: its run, not ours.
+				slots[i].State = StateRunning
+				continue
+			}
+			slots[i].Started, slots[i].State = true, StateRunning
+			active[i] = true
+			b.progress(slots)
+		}
+		if len(active) == 0 && next >= len(slots) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(poll):
+		}
+		for i := range active {
+			st, err := b.Launch.State(ctx, e, slots[i].Run)
+			if err != nil {
+				return err
+			}
+			if st == StateRunning {
+				continue
+			}
+			if st == StateNone {
+				st = StatePending // the Job was deleted
+			}
+			slots[i].State = st
+			delete(active, i)
+			b.progress(slots)
+		}
+	}
+}
+
+// start claims a slot, or readies a claimed one for its run again, and
+// launches its run. It returns false if someone else claimed it first.
+func (b *Backfill) start(ctx context.Context, e *Entry, sl BackfillSlot) (bool, error) {
+	switch sl.Found {
+	case StateNone:
+		err := b.Store.ClaimSlot(ctx, checkpoints.Slot{Schedule: e.Name, Time: sl.Time, Run: sl.Run, By: "backfill"})
+		if errors.Is(err, checkpoints.ErrExists) {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	case StateFailed, StateSucceeded:
+		// The Job of the earlier run goes first: the new one has its name.
+		if err := b.Launch.Stop(ctx, e, sl.Run); err != nil {
+			return false, err
+		}
+		for {
+			st, err := b.Launch.State(ctx, e, sl.Run)
+			if err != nil {
+				return false, err
+			}
+			if st == StateNone {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return false, ctx.Err()
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+		var err error
+		if sl.Found == StateFailed && b.Reprocess == ReprocessFailed {
+			err = b.Store.DeleteResult(ctx, sl.Run) // resumes from its last checkpoint
+		} else {
+			err = b.Store.Delete(ctx, sl.Run) // starts again from the start
+		}
+		if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+			return false, err
+		}
+	}
+	return true, b.Launch.Launch(ctx, e, sl.Time, sl.Run)
+}
+
+func (b *Backfill) progress(slots []BackfillSlot) {
+	if b.Progress != nil {
+		b.Progress(slots)
+	}
+}
