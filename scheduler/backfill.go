@@ -131,8 +131,8 @@ func (b *Backfill) state(ctx context.Context, e *Entry, slot time.Time, run stri
 	return st, nil
 }
 
-// todo says whether the backfill starts a slot's run.
-func (b *Backfill) todo(sl BackfillSlot) bool {
+// Todo says whether the backfill starts a slot's run.
+func (b *Backfill) Todo(sl BackfillSlot) bool {
 	switch sl.Found {
 	case StateNone, StatePending:
 		return true
@@ -164,7 +164,7 @@ func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) erro
 		for len(active) < parallel && next < len(slots) {
 			i := next
 			next++
-			if !b.todo(slots[i]) {
+			if !b.Todo(slots[i]) {
 				continue
 			}
 			started, err := b.start(ctx, e, slots[i])

@@ -32,6 +32,27 @@ type Catchup struct {
 // DefaultMax is All's bound when Max is not given.
 const DefaultMax = 100
 
+// String describes the rule, such as "all within 24h0m0s, at most 100".
+func (c Catchup) String() string {
+	switch c.Policy {
+	case "", None:
+		return "none"
+	case Latest:
+		if c.Window > 0 {
+			return fmt.Sprintf("latest within %v", c.Window)
+		}
+		return "latest"
+	}
+	max := c.Max
+	if max == 0 {
+		max = DefaultMax
+	}
+	if c.Window > 0 {
+		return fmt.Sprintf("all within %v, at most %d", c.Window, max)
+	}
+	return fmt.Sprintf("all, at most %d", max)
+}
+
 // Check returns an error naming the field that is wrong.
 func (c Catchup) Check() error {
 	switch c.Policy {

@@ -76,6 +76,12 @@ func Parse(expr, zone string, missing Missing) (*Schedule, error) {
 // String returns the expression and zone.
 func (s *Schedule) String() string { return s.expr + " in " + s.loc.String() }
 
+// Location is the schedule's time zone.
+func (s *Schedule) Location() *time.Location { return s.loc }
+
+// Missing is what becomes of a wall time the clocks skip.
+func (s *Schedule) Missing() Missing { return s.missing }
+
 // Next returns the first slot strictly after t, or the zero time if there is
 // none within five years.
 func (s *Schedule) Next(t time.Time) time.Time {

@@ -31,9 +31,20 @@ func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...), ""}
 }
 
+// exitError is an error with its exit code.
+type exitError struct {
+	code int
+	error
+}
+
+func (e exitError) Unwrap() error { return e.error }
+
 // exitCode maps an error to the exit-code contract (runner.ExitCode, plus
 // the mistakes cmd itself finds).
 func exitCode(err error) int {
+	if e, ok := errors.AsType[exitError](err); ok {
+		return e.code
+	}
 	var usage usageError
 	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) {
 		return runner.ExitInvalid
@@ -86,7 +97,7 @@ func execute(ctx context.Context, drain <-chan struct{}, args []string, stdin io
 	pf := root.PersistentFlags()
 	pf.StringVar(&g.logFormat, "log-format", "auto", "log format on stderr: auto (console on a terminal, JSON otherwise), json or console")
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
-	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g), newCheckpointsCmd(g), newRunsCmd(g), newRenderCmd(g), newSubmitCmd(g), newSchedulerCmd(g))
+	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g), newCheckpointsCmd(g), newRunsCmd(g), newRenderCmd(g), newSubmitCmd(g), newSchedulerCmd(g), newBackfillCmd(g), newSchedulesCmd(g))
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {

@@ -30,7 +30,6 @@ import (
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/kube"
 	"github.com/graphjob/graphjob/scheduler"
-	"github.com/graphjob/graphjob/spec"
 )
 
 // reloadEvery is how often the scheduler looks for a changed configuration
@@ -116,14 +115,7 @@ func (f *schedulerFlags) run(ctx context.Context, g *globals) error {
 		metrics: scheduler.NewMetrics(reg),
 		jobs: &scheduler.Jobs{
 			Client: client, Server: server, Image: f.image,
-			Read: readGraph,
-			Describe: func(file []byte) (string, string, error) {
-				g, err := spec.Parse("graph.yaml", file)
-				if err != nil {
-					return "", "", err
-				}
-				return g.Name, g.Digest, nil
-			},
+			Read: readGraph, Describe: describeGraph,
 		},
 		by: "scheduler/" + identity, workers: f.workers,
 	}

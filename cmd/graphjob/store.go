@@ -70,6 +70,8 @@ func (o *outputFlag) check() error {
 	return nil
 }
 
+func (o *outputFlag) json() bool { return o.format == "json" }
+
 // print writes v as indented JSON, or the table that rows gives.
 func (o *outputFlag) print(w io.Writer, v any, header string, rows func(w io.Writer)) error {
 	if o.format == "json" {

@@ -1,0 +1,473 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/kube"
+	"github.com/graphjob/graphjob/runner"
+	"github.com/graphjob/graphjob/scheduler"
+	"github.com/graphjob/graphjob/spec"
+)
+
+// scheduleFlags are the flags of the commands that read the scheduler's
+// configuration: backfill, schedules.
+type scheduleFlags struct {
+	kube   kubeFlags
+	config string
+	out    outputFlag
+}
+
+func (f *scheduleFlags) register(cmd *cobra.Command) {
+	f.kube.register(cmd)
+	cmd.Flags().StringVar(&f.config, "config", "", "the scheduler's configuration file (required)")
+	f.out.register(cmd)
+}
+
+// schedules is a configuration opened: its schedules, its store, and Jobs
+// on its cluster.
+type schedules struct {
+	cfg     *scheduler.Config
+	entries []*scheduler.Entry
+	invalid []*scheduler.EntryError
+	store   *checkpoints.Store
+	jobs    *scheduler.Jobs
+}
+
+func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
+	if err := f.out.check(); err != nil {
+		return nil, err
+	}
+	if f.config == "" {
+		return nil, usagef("--config is required: the scheduler's configuration file")
+	}
+	cfg, entries, err := scheduler.LoadConfig(f.config)
+	if cfg == nil {
+		return nil, usagef("%w", err)
+	}
+	s := &schedules{cfg: cfg, entries: entries}
+	for _, e := range multiErrors(err) {
+		if ee, ok := errors.AsType[*scheduler.EntryError](e); ok {
+			s.invalid = append(s.invalid, ee)
+		}
+	}
+	client, ns, err := f.kube.client(cfg.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range entries {
+		e.Run.Namespace = ns
+	}
+	if s.store, err = checkpoints.Open(ctx, cfg.Store, checkpoints.Options{}); err != nil {
+		return nil, usagef("%s: store: %w", f.config, err)
+	}
+	s.jobs = &scheduler.Jobs{Client: client, Image: defaultImage(), Read: readGraph, Describe: describeGraph}
+	if s.jobs.Server, err = kube.ServerVersion(client); err != nil {
+		s.store.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *schedules) entry(name string) (*scheduler.Entry, error) {
+	for _, e := range s.entries {
+		if e.Name == name {
+			return e, nil
+		}
+	}
+	for _, ee := range s.invalid {
+		if ee.Schedule == name {
+			return nil, usagef("%w", ee)
+		}
+	}
+	return nil, usagef("no schedule %q in the configuration", name)
+}
+
+func describeGraph(file []byte) (string, string, error) {
+	g, err := spec.Parse("graph.yaml", file)
+	if err != nil {
+		return "", "", err
+	}
+	return g.Name, g.Digest, nil
+}
+
+func newBackfillCmd(g *globals) *cobra.Command {
+	var (
+		f                scheduleFlags
+		fromFlag, toFlag string
+		parallel         int
+		reprocess        string
+		dryRun           bool
+	)
+	cmd := &cobra.Command{
+		Use:   "backfill SCHEDULE --config FILE --from T1 --to T2",
+		Short: "Run a schedule's slots over a past range, each once",
+		Long: `backfill runs the slots of a schedule from --from (included) to --to (excluded),
+each as the live scheduler would: the same Job name and run ID, the same slot
+record. A slot that already ran (live or in an earlier backfill) is not run
+again, so a backfill interrupted can be started again: it creates only what is
+missing. --reprocess failed resumes the failed runs from their last checkpoint;
+--reprocess all also runs the succeeded ones again, from the start.
+
+Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
+--dry-run lists the slots, what each found, and the clock changes.`,
+		Example: `  graphjob backfill nightly --config scheduler.yaml --from 2026-10-01 --to 2026-11-01 --parallel 5`,
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			switch scheduler.Reprocess(reprocess) {
+			case scheduler.ReprocessNone, scheduler.ReprocessFailed, scheduler.ReprocessAll:
+			default:
+				return usagef("--reprocess %q: use none, failed or all", reprocess)
+			}
+			if parallel < 1 {
+				return usagef("--parallel %d: give at least 1", parallel)
+			}
+			s, err := f.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.store.Close()
+			e, err := s.entry(args[0])
+			if err != nil {
+				return err
+			}
+			from, err := parseSlotTime("--from", fromFlag, e)
+			if err != nil {
+				return err
+			}
+			to, err := parseSlotTime("--to", toFlag, e)
+			if err != nil {
+				return err
+			}
+			if !to.After(from) {
+				return usagef("--to %s is not after --from %s", toFlag, fromFlag)
+			}
+			b := &scheduler.Backfill{Store: s.store, Launch: s.jobs, Parallel: parallel, Reprocess: scheduler.Reprocess(reprocess)}
+			plan, err := b.Plan(ctx, e, from, to)
+			if err != nil {
+				return err
+			}
+			if dryRun {
+				if f.out.json() {
+					return printJSON(g.stdout, plan)
+				}
+				return printPlan(g.stdout, e, plan, b)
+			}
+			bar := progressBar(g.stderr, e.Name)
+			b.Progress = bar
+			err = b.Run(ctx, e, plan)
+			if bar != nil {
+				bar(plan)
+				fmt.Fprintln(g.stderr)
+			}
+			if f.out.json() {
+				if perr := printJSON(g.stdout, plan); perr != nil {
+					return perr
+				}
+			} else {
+				printSummary(g.stdout, e, plan)
+			}
+			if err != nil {
+				return err
+			}
+			for _, sl := range plan {
+				if sl.State == scheduler.StateFailed {
+					return exitError{runner.ExitFailed, fmt.Errorf("backfill of %s: runs failed; see the table, and --reprocess failed to run them again", e.Name)}
+				}
+			}
+			return nil
+		},
+	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&fromFlag, "from", "", "the range's first time, included (required)")
+	fl.StringVar(&toFlag, "to", "", "the range's end, excluded (required)")
+	fl.IntVar(&parallel, "parallel", 1, "runs active at once, at most")
+	fl.StringVar(&reprocess, "reprocess", "none", "which slots that ran to run again: none, failed (resumed) or all (from the start)")
+	fl.BoolVar(&dryRun, "dry-run", false, "list the slots and what each found; start nothing")
+	return cmd
+}
+
+// parseSlotTime reads a range's end: RFC 3339, or a date and time in the
+// schedule's zone.
+func parseSlotTime(flag, v string, e *scheduler.Entry) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, usagef("%s is required", flag)
+	}
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	loc, _ := time.LoadLocation(e.TimeZone) // checked with the configuration
+	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
+		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, usagef("%s %q: give RFC 3339 (2026-10-01T00:00:00Z) or YYYY-MM-DD[THH:MM[:SS]] in the schedule's zone (%s)", flag, v, loc)
+}
+
+// printPlan prints a dry run: each slot, what it found, what the backfill
+// would do, and what a clock change did.
+func printPlan(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot, b *scheduler.Backfill) error {
+	loc := e.Parsed.Location()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "SLOT\tUTC\tRUN\tFOUND\tACTION\tNOTE")
+	start := 0
+	for _, sl := range plan {
+		if sl.Skipped {
+			fmt.Fprintf(tw, "-\t-\t-\t-\t-\t%s\n", sl.Note)
+			continue
+		}
+		action := "keep"
+		if b.Todo(sl) {
+			action = "start"
+			start++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", sl.Time.In(loc).Format("2006-01-02 15:04:05 MST"), sl.Time.UTC().Format(time.RFC3339), sl.Run, sl.Found, action, sl.Note)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d slots; %d to start\n", len(plan), start)
+	return err
+}
+
+// printSummary prints how many slots ended in each state, and the failed.
+func printSummary(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot) {
+	counts := map[scheduler.RunState]int{}
+	started := 0
+	var failed []scheduler.BackfillSlot
+	for _, sl := range plan {
+		counts[sl.State]++
+		if sl.Started {
+			started++
+		}
+		if sl.State == scheduler.StateFailed {
+			failed = append(failed, sl)
+		}
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "STATE\tSLOTS\n")
+	for _, st := range []scheduler.RunState{scheduler.StateSucceeded, scheduler.StateFailed, scheduler.StateRunning, scheduler.StatePending, scheduler.StateSkipped, scheduler.StateNone} {
+		if counts[st] > 0 {
+			fmt.Fprintf(tw, "%s\t%d\n", st, counts[st])
+		}
+	}
+	fmt.Fprintf(tw, "total\t%d (%d started by this backfill)\n", len(plan), started)
+	for _, sl := range failed {
+		fmt.Fprintf(tw, "failed\t%s  %s\n", sl.Time.In(e.Parsed.Location()).Format("2006-01-02 15:04:05 MST"), sl.Run)
+	}
+	_ = tw.Flush()
+}
+
+// progressBar returns a function that draws the backfill's progress on a
+// terminal, or nil if w is not one.
+func progressBar(w io.Writer, name string) func([]scheduler.BackfillSlot) {
+	f, ok := w.(*os.File)
+	if !ok || !isatty.IsTerminal(f.Fd()) {
+		return nil
+	}
+	return func(plan []scheduler.BackfillSlot) {
+		var done, running, failed int
+		for _, sl := range plan {
+			switch sl.State {
+			case scheduler.StateRunning:
+				running++
+			case scheduler.StateFailed:
+				failed++
+				done++
+			case scheduler.StateNone, scheduler.StatePending:
+			default:
+				done++
+			}
+		}
+		const width = 30
+		n := width * done / max(len(plan), 1)
+		fmt.Fprintf(w, "\r%s [%s%s] %d/%d done · %d running · %d failed ", name, strings.Repeat("#", n), strings.Repeat("-", width-n), done, len(plan), running, failed)
+	}
+}
+
+func newSchedulesCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schedules",
+		Short: "Show the scheduler's schedules: next slots, last slots and their outcome",
+	}
+	cmd.AddCommand(newSchedulesListCmd(g), newSchedulesShowCmd(g))
+	return cmd
+}
+
+// scheduleRow is a schedule as list and show print it.
+type scheduleRow struct {
+	Name      string            `json:"name"`
+	Schedule  string            `json:"schedule"`
+	Suspended bool              `json:"suspended"`
+	Next      []time.Time       `json:"next"`
+	Last      []scheduleRowSlot `json:"last"`
+	Error     string            `json:"error,omitempty"`
+	entry     *scheduler.Entry
+}
+
+type scheduleRowSlot struct {
+	Time  time.Time          `json:"slot"`
+	Run   string             `json:"run"`
+	State scheduler.RunState `json:"state"`
+}
+
+// row reads a schedule's next n and last n slots.
+func (s *schedules) row(ctx context.Context, e *scheduler.Entry, n int, now time.Time) (scheduleRow, error) {
+	r := scheduleRow{Name: e.Name, Schedule: e.Parsed.String(), Suspended: e.Suspend, entry: e}
+	for t := now; len(r.Next) < n; {
+		if t = e.Parsed.Next(t); t.IsZero() {
+			break
+		}
+		r.Next = append(r.Next, t)
+	}
+	// The last slots: look back an hour, a day, then 31 days.
+	var times []time.Time
+	for _, back := range []time.Duration{time.Hour, 24 * time.Hour, 31 * 24 * time.Hour} {
+		var err error
+		if times, err = s.store.SlotTimes(ctx, e.Name, now.Add(-back), now.Add(time.Second)); err != nil {
+			return r, err
+		}
+		if len(times) >= n {
+			break
+		}
+	}
+	b := &scheduler.Backfill{Store: s.store, Launch: s.jobs}
+	for _, t := range times[max(len(times)-n, 0):] {
+		plan, err := b.Plan(ctx, e, t, t.Add(time.Second))
+		if err != nil {
+			return r, err
+		}
+		for _, sl := range plan {
+			r.Last = append(r.Last, scheduleRowSlot{Time: sl.Time, Run: sl.Run, State: sl.Found})
+		}
+	}
+	slices.Reverse(r.Last)
+	return r, nil
+}
+
+func newSchedulesListCmd(g *globals) *cobra.Command {
+	var f scheduleFlags
+	cmd := &cobra.Command{
+		Use:   "list --config FILE",
+		Short: "List the schedules: next slot, last slot and its outcome, suspended, errors",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			s, err := f.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.store.Close()
+			now := time.Now()
+			var rows []scheduleRow
+			for _, e := range s.entries {
+				r, err := s.row(ctx, e, 1, now)
+				if err != nil {
+					return err
+				}
+				rows = append(rows, r)
+			}
+			for _, ee := range s.invalid {
+				rows = append(rows, scheduleRow{Name: ee.Schedule, Error: ee.Error()})
+			}
+			if f.out.json() {
+				return printJSON(g.stdout, rows)
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSCHEDULE\tNEXT\tLAST\tOUTCOME\tSUSPENDED\tERROR")
+			for _, r := range rows {
+				next, last, outcome := "-", "-", "-"
+				if r.entry != nil {
+					loc := r.entry.Parsed.Location()
+					if len(r.Next) > 0 {
+						next = r.Next[0].In(loc).Format("2006-01-02 15:04:05 MST")
+					}
+					if len(r.Last) > 0 {
+						last, outcome = r.Last[0].Time.In(loc).Format("2006-01-02 15:04:05 MST"), string(r.Last[0].State)
+					}
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", r.Name, r.Schedule, next, last, outcome, r.Suspended, r.Error)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func newSchedulesShowCmd(g *globals) *cobra.Command {
+	var (
+		f scheduleFlags
+		n int
+	)
+	cmd := &cobra.Command{
+		Use:   "show NAME --config FILE",
+		Short: "Show a schedule: its rules, its next slots, and its last slots with their outcome",
+		Args:  usageArgs(cobra.ExactArgs(1)),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			s, err := f.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer s.store.Close()
+			e, err := s.entry(args[0])
+			if err != nil {
+				return err
+			}
+			r, err := s.row(ctx, e, n, time.Now())
+			if err != nil {
+				return err
+			}
+			if f.out.json() {
+				return printJSON(g.stdout, r)
+			}
+			loc := e.Parsed.Location()
+			graph := e.Graph.URL
+			if graph == "" {
+				graph = "configmap " + e.Graph.ConfigMap
+			}
+			tw := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+			policy := string(e.ConcurrencyPolicy)
+			if policy == "" {
+				policy = "Allow"
+			}
+			for _, kv := range [][2]string{
+				{"Name", e.Name}, {"Schedule", r.Schedule}, {"Graph", graph}, {"Namespace", e.Run.Namespace},
+				{"Concurrency", policy}, {"Catch-up", e.Rule.String()}, {"DST missing", string(e.Parsed.Missing())},
+				{"Suspended", fmt.Sprint(e.Suspend)},
+			} {
+				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
+			}
+			fmt.Fprintln(tw, "Next slots:")
+			for _, t := range r.Next {
+				fmt.Fprintf(tw, "  %s\t%s\n", t.In(loc).Format("2006-01-02 15:04:05 MST"), scheduler.JobName(e.Name, t))
+			}
+			fmt.Fprintln(tw, "Last slots:")
+			if len(r.Last) == 0 {
+				fmt.Fprintln(tw, "  none in the last 31 days")
+			}
+			for _, sl := range r.Last {
+				fmt.Fprintf(tw, "  %s\t%s\t%s\n", sl.Time.In(loc).Format("2006-01-02 15:04:05 MST"), sl.Run, sl.State)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&n, "slots", 5, "how many next and last slots to show")
+	return cmd
+}
