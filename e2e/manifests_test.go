@@ -44,7 +44,11 @@ func TestManifests(t *testing.T) {
 	// the namespace (a Job's template cannot change once it exists).
 	apply(t, kubectl(t, "kustomize", "../manifests/overlays/example-s3"), "--dry-run=server")
 	rendered := kubectl(t, "kustomize", "../manifests/overlays/e2e")
-	apply(t, strings.ReplaceAll(rendered, "MINIO_STORE_URL", s.URL("runs")))
+	// The namespace enforces and warns of the restricted standard: the
+	// scheduler's Deployment (which runs no pod here) draws no warning.
+	if out := apply(t, strings.ReplaceAll(rendered, "MINIO_STORE_URL", s.URL("runs"))); strings.Contains(out, "PodSecurity") {
+		t.Errorf("kubectl apply warns:\n%s", out)
+	}
 
 	got, err := cluster.client.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err != nil || got.Labels["pod-security.kubernetes.io/enforce"] != "restricted" {
@@ -71,14 +75,28 @@ func TestManifests(t *testing.T) {
 			t.Errorf("the submitter can %s %s: %q, want %q", tt.verb, tt.resource, got, tt.want)
 		}
 	}
+	scheduler := "--as=system:serviceaccount:graphjob:graphjob-scheduler"
+	for _, tt := range []struct{ verb, resource, want string }{
+		{"create", "jobs.batch", "yes"}, {"delete", "jobs.batch", "yes"}, {"get", "configmaps", "yes"},
+		{"create", "events.events.k8s.io", "yes"}, {"update", "leases.coordination.k8s.io/graphjob-scheduler", "yes"},
+		{"update", "leases.coordination.k8s.io/other", "no"}, {"get", "secrets", "no"}, {"create", "pods", "no"},
+		{"create", "configmaps", "no"},
+	} {
+		out, _ := exec.CommandContext(ctx, cluster.cp.Kubectl, "--kubeconfig", cluster.cp.Kubeconfig, "-n", ns, "auth", "can-i", tt.verb, tt.resource, scheduler).Output()
+		if got := strings.TrimSpace(string(out)); got != tt.want {
+			t.Errorf("the scheduler can %s %s: %q, want %q", tt.verb, tt.resource, got, tt.want)
+		}
+	}
 }
 
-// apply runs kubectl apply -f - on YAML.
-func apply(t *testing.T, yaml string, flags ...string) {
+// apply runs kubectl apply -f - on YAML, and returns what it printed.
+func apply(t *testing.T, yaml string, flags ...string) string {
 	t.Helper()
 	cmd := exec.CommandContext(t.Context(), cluster.cp.Kubectl, append([]string{"--kubeconfig", cluster.cp.Kubeconfig, "apply", "-f", "-"}, flags...)...)
 	cmd.Stdin = strings.NewReader(yaml)
-	if out, err := cmd.CombinedOutput(); err != nil {
+	out, err := cmd.CombinedOutput()
+	if err != nil {
 		t.Fatalf("kubectl apply %v: %v\n%s", flags, err, out)
 	}
+	return string(out)
 }
