@@ -284,6 +284,10 @@ func (s *Scheduler) catchUp(ctx context.Context, e *Entry) {
 		}
 		log.Info().Time("slot", times[i]).Msg("claimed slot had no run: started")
 	}
+	// Missed slots are those after the last that was claimed.
+	if n := len(times); n > 0 && times[n-1].After(from) {
+		from = times[n-1]
+	}
 	missed := e.Parsed.CatchUp(from, now, e.Rule)
 	var run []time.Time
 	for _, t := range missed.Run {
