@@ -45,6 +45,10 @@ testbin: ## Build (once per machine and version) the pinned Kubernetes, etcd and
 bench: ## Run the benchmarks (BENCHTIME=1s by default).
 	$(GO) test -short -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./...
 
+.PHONY: bench-e2e
+bench-e2e: testbin ## Run the benchmarks against the real control plane (Jobs created per second).
+	$(GO) test ./e2e -run '^$$' -bench . -benchtime $(or $(BENCHTIME_E2E),1000x)
+
 .PHONY: fuzz
 fuzz: ## Fuzz the YAML loader, CEL compilation, the checkpoint decoders and schedules for FUZZTIME each (default 60s).
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),60s)
