@@ -25,6 +25,7 @@ const (
 // RunState is where a slot's run is.
 type RunState string
 
+// The states of a slot's run.
 const (
 	StateNone      RunState = "none"      // the slot was never claimed
 	StateSkipped   RunState = "skipped"   // claimed as skipped (Forbid)

@@ -36,7 +36,7 @@ func (c *cluster) Launch(ctx context.Context, e *scheduler.Entry, slot time.Time
 
 func (c *cluster) State(_ context.Context, _ *scheduler.Entry, run string) (scheduler.RunState, error) {
 	c.launches.mu.Lock()
-	active, made := c.launches.active[run]
+	active, made := c.active[run]
 	c.launches.mu.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -50,7 +50,7 @@ func (c *cluster) State(_ context.Context, _ *scheduler.Entry, run string) (sche
 	if c.looks[run] < 3 {
 		return scheduler.StateRunning, nil
 	}
-	c.launches.finish(run)
+	c.finish(run)
 	c.final[run] = c.result(run)
 	return c.final[run], nil
 }
@@ -58,7 +58,7 @@ func (c *cluster) State(_ context.Context, _ *scheduler.Entry, run string) (sche
 func (c *cluster) Stop(ctx context.Context, e *scheduler.Entry, run string) error {
 	c.launches.mu.Lock()
 	defer c.launches.mu.Unlock()
-	delete(c.launches.active, run)
+	delete(c.active, run)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.looks, run)
@@ -86,7 +86,7 @@ func TestBackfill(t *testing.T) {
 	if err := store.ClaimSlot(ctx, checkpoints.Slot{Schedule: "hourly", Time: live, Run: scheduler.JobName("hourly", live), By: "scheduler"}); err != nil {
 		t.Fatal(err)
 	}
-	c.launches.active = map[string]bool{scheduler.JobName("hourly", live): false}
+	c.active = map[string]bool{scheduler.JobName("hourly", live): false}
 	c.final[scheduler.JobName("hourly", live)] = scheduler.StateSucceeded
 
 	b := &scheduler.Backfill{Store: store, Launch: c, Parallel: 5, Reprocess: scheduler.ReprocessNone, Poll: time.Millisecond}

@@ -22,7 +22,6 @@ import (
 type timedLauncher struct {
 	mu sync.Mutex
 	at []time.Time
-	n  int
 }
 
 func (l *timedLauncher) Launch(context.Context, *scheduler.Entry, time.Time, string) error {
