@@ -81,6 +81,11 @@ spec:
 		{"mermaid", []string{"graph", fanout}, 0, "", "", `n0 == "map state.numbers" ==> n1`},
 		{"dot", []string{"graph", loop, "--format", "dot"}, 0, "", "", `"decide" -> "END" [style=dashed, label="state.done"];`},
 		{"a bad format", []string{"graph", loop, "--format", "png"}, 2, "", `--format "png"`, ""},
+		{"render configmap", []string{"render", "configmap", loop, "-n", "batch"}, 0, "", "", "name: graph-loop-4466561b5aef\n  namespace: batch"},
+		{"scheduler without --config", []string{"scheduler"}, 2, "", "--config is required", ""},
+		{"backfill, a bad --reprocess", []string{"backfill", "nightly", "--reprocess", "some"}, 2, "", `--reprocess "some": use none, failed or all`, ""},
+		{"backfill, --parallel 0", []string{"backfill", "nightly", "--parallel", "0"}, 2, "", "--parallel 0: give at least 1", ""},
+		{"schedules without --config", []string{"schedules", "list"}, 2, "", "--config is required", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

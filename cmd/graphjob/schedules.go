@@ -80,6 +80,20 @@ func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
 	return s, nil
 }
 
+// openEntry opens the configuration and finds the schedule name in it.
+func (f *scheduleFlags) openEntry(ctx context.Context, name string) (*schedules, *scheduler.Entry, error) {
+	s, err := f.open(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := s.entry(name)
+	if err != nil {
+		s.store.Close()
+		return nil, nil, err
+	}
+	return s, e, nil
+}
+
 func (s *schedules) entry(name string) (*scheduler.Entry, error) {
 	for _, e := range s.entries {
 		if e.Name == name {
@@ -134,15 +148,11 @@ Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
 			if parallel < 1 {
 				return usagef("--parallel %d: give at least 1", parallel)
 			}
-			s, err := f.open(ctx)
+			s, e, err := f.openEntry(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer s.store.Close()
-			e, err := s.entry(args[0])
-			if err != nil {
-				return err
-			}
 			from, err := parseSlotTime("--from", fromFlag, e)
 			if err != nil {
 				return err
@@ -420,15 +430,11 @@ func newSchedulesShowCmd(g *globals) *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, err := f.open(ctx)
+			s, e, err := f.openEntry(ctx, args[0])
 			if err != nil {
 				return err
 			}
 			defer s.store.Close()
-			e, err := s.entry(args[0])
-			if err != nil {
-				return err
-			}
 			r, err := s.row(ctx, e, n, time.Now())
 			if err != nil {
 				return err
