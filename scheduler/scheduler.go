@@ -76,10 +76,11 @@ type Scheduler struct {
 func (s *Scheduler) Busy() int { return int(s.busy.Load()) }
 
 // firing is work for a worker: a slot to fire, or (slot zero) a schedule
-// to start, which catches up on its missed slots.
+// to start at now, which catches up on the slots it missed until then.
 type firing struct {
 	entry *Entry
 	slot  time.Time
+	now   time.Time
 	tries int // earlier tries to launch it
 	// retryAt is when a retry is due.
 	retryAt time.Time
@@ -138,7 +139,7 @@ func (s *Scheduler) Run(ctx context.Context, entries []*Entry) error {
 			s.Log.Info().Str("schedule", e.Name).Msg("schedule suspended")
 			continue
 		}
-		if !dispatch(firing{entry: e}) {
+		if !dispatch(firing{entry: e, now: now}) {
 			return nil
 		}
 		if next := e.Parsed.Next(now); !next.IsZero() {
@@ -209,7 +210,7 @@ func (s *Scheduler) work(ctx context.Context, f firing, r *retries) {
 	}()
 	if f.slot.IsZero() {
 		if ctx.Err() == nil {
-			s.catchUp(ctx, f.entry)
+			s.catchUp(ctx, f.entry, f.now)
 		}
 		return
 	}
@@ -238,8 +239,7 @@ func (s *Scheduler) work(ctx context.Context, f firing, r *retries) {
 // catchUp starts a schedule: it fires the missed slots its catch-up rule
 // picks and were not claimed, and launches the run of the newest claimed
 // slots that have none (their scheduler stopped between claim and launch).
-func (s *Scheduler) catchUp(ctx context.Context, e *Entry) {
-	now := s.clock().Now()
+func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) {
 	log := s.Log.With().Str("schedule", e.Name).Logger()
 	horizon := s.Horizon
 	if horizon == 0 {
