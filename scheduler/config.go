@@ -30,6 +30,11 @@ type Config struct {
 	// otherwise.
 	Job       JobOverrides `yaml:"job"`
 	Schedules []*Entry     `yaml:"schedules"`
+
+	// Entries are the valid schedules, Invalid what is wrong with the
+	// others. Set by LoadConfig.
+	Entries []*Entry      `yaml:"-"`
+	Invalid []*EntryError `yaml:"-"`
 }
 
 // Entry is one schedule of the file.
@@ -114,25 +119,24 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // -YYYYMMDD-HHMMSS (16 characters) and must be DNS labels.
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,45}[a-z0-9])?$`)
 
-// LoadConfig reads a configuration file. An error about the file as a whole
-// (it is not YAML, an unknown field) comes back alone; otherwise the valid
-// schedules come back with one EntryError for each invalid one, so that a bad
-// schedule never stops the good ones.
-func LoadConfig(path string) (*Config, []*Entry, error) {
+// LoadConfig reads a configuration file. The error is about the file as a
+// whole (it is not YAML, an unknown field); a bad schedule is not an error
+// but one of Config.Invalid, so that it never stops the good ones.
+func LoadConfig(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	return ParseConfig(path, data)
 }
 
 // ParseConfig is LoadConfig on the file's contents.
-func ParseConfig(file string, data []byte) (*Config, []*Entry, error) {
+func ParseConfig(file string, data []byte) (*Config, error) {
 	var c Config
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&c); err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", file, err)
+		return nil, fmt.Errorf("%s: %w", file, err)
 	}
 	var errs []error
 	if c.APIVersion != "graphjob.dev/v1" || c.Kind != "SchedulerConfig" {
@@ -142,16 +146,12 @@ func ParseConfig(file string, data []byte) (*Config, []*Entry, error) {
 		errs = append(errs, fmt.Errorf("%s: store is missing: the store URL that holds slot records and runs", file))
 	}
 	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
+		return nil, errors.Join(errs...)
 	}
 	var doc yaml.Node
 	_ = yaml.Unmarshal(data, &doc)
 	lines := entryLines(&doc)
-	var (
-		good    []*Entry
-		entries []error
-		names   = map[string]int{}
-	)
+	names := map[string]int{}
 	for i, e := range c.Schedules {
 		if i < len(lines) {
 			e.Line = lines[i]
@@ -165,13 +165,13 @@ func ParseConfig(file string, data []byte) (*Config, []*Entry, error) {
 			err = fmt.Errorf("name %q: the schedule on line %d has it too; names must be unique", e.Name, prev)
 		}
 		if err != nil {
-			entries = append(entries, &EntryError{File: file, Line: e.Line, Schedule: id, Err: err})
+			c.Invalid = append(c.Invalid, &EntryError{File: file, Line: e.Line, Schedule: id, Err: err})
 			continue
 		}
 		names[e.Name] = e.Line
-		good = append(good, e)
+		c.Entries = append(c.Entries, e)
 	}
-	return &c, good, errors.Join(entries...)
+	return &c, nil
 }
 
 // check validates an entry, parses its schedule and makes its Run.

@@ -1,7 +1,7 @@
 package scheduler_test
 
 import (
-	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -43,7 +43,11 @@ schedules:
 // TestConfig: the good schedules load; each bad one is an error naming the
 // file, the line, the schedule and the field, and does not stop the others.
 func TestConfig(t *testing.T) {
-	c, good, err := scheduler.ParseConfig("scheduler.yaml", []byte(config))
+	c, err := scheduler.ParseConfig("scheduler.yaml", []byte(config))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := c.Entries
 	if c == nil || c.Store != "s3://runs?region=eu-central-1" || c.Job.Image == "" {
 		t.Fatalf("config %+v", c)
 	}
@@ -64,13 +68,12 @@ func TestConfig(t *testing.T) {
 		`graph: give configMap or url, one of them`,
 		`scheduler.yaml:27: schedule ticks: name "ticks": the schedule on line 24 has it too`,
 	} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("errors do not say %q:\n%v", want, err)
+		if invalid := fmt.Sprint(c.Invalid); !strings.Contains(invalid, want) {
+			t.Errorf("errors do not say %q:\n%v", want, invalid)
 		}
 	}
-	var entry *scheduler.EntryError
-	if !errors.As(err, &entry) {
-		t.Errorf("%T is not an EntryError", err)
+	if len(c.Invalid) != 4 {
+		t.Errorf("%d schedules invalid, want 4: %v", len(c.Invalid), c.Invalid)
 	}
 
 	for _, tt := range []struct{ text, want string }{
@@ -79,7 +82,7 @@ func TestConfig(t *testing.T) {
 		{"kind: Graph\nstore: s3://x\n", "must be graphjob.dev/v1 and SchedulerConfig"},
 		{"- a\n", "cannot unmarshal"},
 	} {
-		if _, _, err := scheduler.ParseConfig("s.yaml", []byte(tt.text)); err == nil || !strings.Contains(err.Error(), tt.want) {
+		if _, err := scheduler.ParseConfig("s.yaml", []byte(tt.text)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.text, err, tt.want)
 		}
 	}

@@ -20,7 +20,7 @@ import (
 // made twice it is made once; Active leaves finished Jobs out; Stop deletes.
 func TestJobs(t *testing.T) {
 	ctx := t.Context()
-	_, entries, err := scheduler.ParseConfig("s.yaml", []byte(`apiVersion: graphjob.dev/v1
+	cfg, err := scheduler.ParseConfig("s.yaml", []byte(`apiVersion: graphjob.dev/v1
 kind: SchedulerConfig
 store: s3://runs
 namespace: batch
@@ -35,9 +35,10 @@ schedules:
     graph: {configMap: by-hand}
     schedule: "@hourly"
 `))
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || len(cfg.Invalid) > 0 {
+		t.Fatal(err, cfg.Invalid)
 	}
+	entries := cfg.Entries
 	client := fake.NewClientset(
 		kube.ConfigMap("batch", "loop", "sha256:4466561b5aef00", []byte("not read")),
 		&corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "by-hand", Namespace: "batch"}, Data: map[string]string{"other.yaml": ""}},

@@ -209,14 +209,11 @@ func (d *daemon) load(ctx context.Context) error {
 	if err == nil && bytes.Equal(data, d.data) {
 		return nil
 	}
-	var (
-		cfg     *scheduler.Config
-		entries []*scheduler.Entry
-	)
+	var cfg *scheduler.Config
 	if err == nil {
-		cfg, entries, err = scheduler.ParseConfig(d.path, data)
+		cfg, err = scheduler.ParseConfig(d.path, data)
 	}
-	if cfg == nil {
+	if err != nil {
 		if d.data != nil {
 			d.log.Error().Err(err).Msg("configuration not reloaded: the previous one still runs")
 			d.events.Event("", true, "ConfigInvalid", err.Error())
@@ -225,16 +222,11 @@ func (d *daemon) load(ctx context.Context) error {
 		return usagef("%w", err)
 	}
 	d.data = data
-	invalid := 0
-	for _, e := range multiErrors(err) {
-		var ee *scheduler.EntryError
-		if errors.As(e, &ee) {
-			invalid++
-			d.events.Event(ee.Schedule, true, "ScheduleInvalid", fmt.Sprintf("%s:%d: %v", ee.File, ee.Line, ee.Err))
-		}
-		d.log.Error().Err(e).Msg("schedule left out")
+	for _, ee := range cfg.Invalid {
+		d.events.Event(ee.Schedule, true, "ScheduleInvalid", fmt.Sprintf("%s:%d: %v", ee.File, ee.Line, ee.Err))
+		d.log.Error().Err(ee).Msg("schedule left out")
 	}
-	suspended := 0
+	entries, invalid, suspended := cfg.Entries, len(cfg.Invalid), 0
 	for _, e := range entries {
 		if e.Run.Namespace == "" {
 			e.Run.Namespace = d.namespace
@@ -267,16 +259,6 @@ func (d *daemon) load(ctx context.Context) error {
 	select {
 	case d.changed <- struct{}{}:
 	default:
-	}
-	return nil
-}
-
-func multiErrors(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	if err != nil {
-		return []error{err}
 	}
 	return nil
 }

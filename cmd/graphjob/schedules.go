@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -38,11 +37,9 @@ func (f *scheduleFlags) register(cmd *cobra.Command) {
 // schedules is a configuration opened: its schedules, its store, and Jobs
 // on its cluster.
 type schedules struct {
-	cfg     *scheduler.Config
-	entries []*scheduler.Entry
-	invalid []*scheduler.EntryError
-	store   *checkpoints.Store
-	jobs    *scheduler.Jobs
+	cfg   *scheduler.Config
+	store *checkpoints.Store
+	jobs  *scheduler.Jobs
 }
 
 func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
@@ -52,21 +49,16 @@ func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
 	if f.config == "" {
 		return nil, usagef("--config is required: the scheduler's configuration file")
 	}
-	cfg, entries, err := scheduler.LoadConfig(f.config)
-	if cfg == nil {
+	cfg, err := scheduler.LoadConfig(f.config)
+	if err != nil {
 		return nil, usagef("%w", err)
 	}
-	s := &schedules{cfg: cfg, entries: entries}
-	for _, e := range multiErrors(err) {
-		if ee, ok := errors.AsType[*scheduler.EntryError](e); ok {
-			s.invalid = append(s.invalid, ee)
-		}
-	}
+	s := &schedules{cfg: cfg}
 	client, ns, err := f.kube.client(cfg.Namespace)
 	if err != nil {
 		return nil, err
 	}
-	for _, e := range entries {
+	for _, e := range cfg.Entries {
 		e.Run.Namespace = ns
 	}
 	if s.store, err = checkpoints.Open(ctx, cfg.Store, checkpoints.Options{}); err != nil {
@@ -95,12 +87,12 @@ func (f *scheduleFlags) openEntry(ctx context.Context, name string) (*schedules,
 }
 
 func (s *schedules) entry(name string) (*scheduler.Entry, error) {
-	for _, e := range s.entries {
+	for _, e := range s.cfg.Entries {
 		if e.Name == name {
 			return e, nil
 		}
 	}
-	for _, ee := range s.invalid {
+	for _, ee := range s.cfg.Invalid {
 		if ee.Schedule == name {
 			return nil, usagef("%w", ee)
 		}
@@ -384,14 +376,14 @@ func newSchedulesListCmd(g *globals) *cobra.Command {
 			defer s.store.Close()
 			now := time.Now()
 			var rows []scheduleRow
-			for _, e := range s.entries {
+			for _, e := range s.cfg.Entries {
 				r, err := s.row(ctx, e, 1, now)
 				if err != nil {
 					return err
 				}
 				rows = append(rows, r)
 			}
-			for _, ee := range s.invalid {
+			for _, ee := range s.cfg.Invalid {
 				rows = append(rows, scheduleRow{Name: ee.Schedule, Error: ee.Error()})
 			}
 			if f.out.json() {
