@@ -202,44 +202,46 @@ func (s *Scheduler) clock() clock.Clock {
 // work does a firing on its schedule's worker. Once ctx ends, the slots
 // dispatched still fire (they are due), but not retried; catch-ups stop.
 func (s *Scheduler) work(ctx context.Context, f firing, r *retries) {
-	retried := false
-	defer func() {
-		if !retried {
-			s.busy.Add(-1)
-		}
-	}()
+	defer s.busy.Add(-1)
 	if f.slot.IsZero() {
 		if ctx.Err() == nil {
-			s.catchUp(ctx, f.entry, f.now)
+			s.catchUp(ctx, f.entry, f.now, r)
 		}
 		return
 	}
 	stopping := ctx.Err() != nil
-	ctx = context.WithoutCancel(ctx)
 	if f.tries == 0 {
 		s.Metrics.fired(s.clock().Since(f.slot))
 	}
-	if err := s.fire(ctx, f.entry, f.slot); err != nil && !stopping {
-		f.tries++
-		log := s.Log.Error().Err(err).Str("schedule", f.entry.Name).Time("slot", f.slot).Int("tries", f.tries)
-		if f.tries >= launchTries {
-			log.Msg("slot not started; giving up until the scheduler restarts")
-			s.event(f.entry, true, "SlotNotStarted", fmt.Sprintf("slot %s not started after %d tries: %v", f.slot.UTC().Format(time.RFC3339), f.tries, err))
-			return
-		}
-		log.Msg("slot not started; trying again")
-		if f.tries == 1 {
-			s.event(f.entry, true, "SlotNotStarted", fmt.Sprintf("slot %s not started yet (trying again): %v", f.slot.UTC().Format(time.RFC3339), err))
-		}
-		r.add(f, s.clock().Now().Add(time.Second<<(f.tries-1)))
-		retried = true // busy until the loop takes it
+	if err := s.fire(context.WithoutCancel(ctx), f.entry, f.slot); err != nil && !stopping {
+		s.retry(f, err, r)
 	}
+}
+
+// retry hands a slot whose firing failed back to the loop, to fire again
+// after a backoff, or gives up on it after launchTries.
+func (s *Scheduler) retry(f firing, err error, r *retries) {
+	f.tries++
+	log := s.Log.Error().Err(err).Str("schedule", f.entry.Name).Time("slot", f.slot).Int("tries", f.tries)
+	slot := f.slot.UTC().Format(time.RFC3339)
+	if f.tries >= launchTries {
+		log.Msg("slot not started; giving up until the scheduler restarts")
+		s.event(f.entry, true, "SlotNotStarted", fmt.Sprintf("slot %s not started after %d tries: %v", slot, f.tries, err))
+		return
+	}
+	log.Msg("slot not started; trying again")
+	if f.tries == 1 {
+		s.event(f.entry, true, "SlotNotStarted", fmt.Sprintf("slot %s not started yet (trying again): %v", slot, err))
+	}
+	f.retryAt = s.clock().Now().Add(time.Second << (f.tries - 1))
+	s.busy.Add(1) // until the loop takes it
+	r.add(f)
 }
 
 // catchUp starts a schedule: it fires the missed slots its catch-up rule
 // picks and were not claimed, and launches the run of the newest claimed
 // slots that have none (their scheduler stopped between claim and launch).
-func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) {
+func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time, r *retries) {
 	log := s.Log.With().Str("schedule", e.Name).Logger()
 	horizon := s.Horizon
 	if horizon == 0 {
@@ -279,7 +281,7 @@ func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) {
 			break
 		}
 		if err := s.Launch.Launch(ctx, e, times[i], JobName(e.Name, times[i])); err != nil {
-			log.Error().Err(err).Time("slot", times[i]).Msg("claimed slot not started")
+			s.retry(firing{entry: e, slot: times[i]}, err, r)
 			break
 		}
 		log.Info().Time("slot", times[i]).Msg("claimed slot had no run: started")
@@ -303,9 +305,8 @@ func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := s.fire(ctx, e, t); err != nil {
-			log.Error().Err(err).Time("slot", t).Msg("missed slot not started")
-			s.event(e, true, "SlotNotStarted", fmt.Sprintf("missed slot %s not started: %v", t.UTC().Format(time.RFC3339), err))
+		if err := s.fire(ctx, e, t); err != nil && ctx.Err() == nil {
+			s.retry(firing{entry: e, slot: t}, err, r)
 		}
 	}
 }
@@ -368,6 +369,9 @@ func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
 	}
 	if e.ConcurrencyPolicy == batchv1.ReplaceConcurrent {
 		for _, old := range active {
+			if old == run {
+				continue // the slot's own Job, made by an earlier try
+			}
 			if err := s.Launch.Stop(ctx, e, old); err != nil {
 				return fmt.Errorf("replacing run %s: %w", old, err)
 			}
@@ -396,8 +400,7 @@ type retries struct {
 	wake chan struct{}
 }
 
-func (r *retries) add(f firing, at time.Time) {
-	f.retryAt = at
+func (r *retries) add(f firing) {
 	r.mu.Lock()
 	r.list = append(r.list, f)
 	r.mu.Unlock()

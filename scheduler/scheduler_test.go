@@ -241,7 +241,7 @@ func TestConcurrencyPolicies(t *testing.T) {
 
 // TestLaunchRetried: a slot whose run cannot be started at once is tried
 // again with backoff; a slot claimed by a scheduler that stopped before
-// starting its run is started by the next one.
+// starting its run is started by the next one, also with retries.
 func TestLaunchRetried(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
@@ -265,7 +265,13 @@ func TestLaunchRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	clk.SetTime(orphan.Add(10 * time.Second))
-	start(t, 1, store, clk, l, e).stop()
+	l.fail = 1 // and its first launch fails too
+	r = start(t, 1, store, clk, l, e)
+	if slices.Contains(l.runs, "flaky-20261124-000200") {
+		t.Fatalf("runs %v: launched with the API server away", l.runs)
+	}
+	r.step(time.Second)
+	r.stop()
 	if !slices.Contains(l.runs, "flaky-20261124-000200") {
 		t.Errorf("runs %v: the claimed slot's run was not started", l.runs)
 	}
