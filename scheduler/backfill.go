@@ -94,7 +94,7 @@ func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]Ba
 		}
 		sl.Run = JobName(e.Name, p.Time)
 		if isClaimed[p.Time] {
-			if sl.Found, err = b.state(ctx, e, p.Time, sl.Run); err != nil {
+			if sl.Found, err = b.SlotState(ctx, e, p.Time); err != nil {
 				return nil, err
 			}
 		}
@@ -104,12 +104,14 @@ func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]Ba
 	return out, nil
 }
 
-// state finds where a claimed slot is: its record, its run's result, its Job.
-func (b *Backfill) state(ctx context.Context, e *Entry, slot time.Time, run string) (RunState, error) {
+// SlotState finds where a claimed slot is: its record, its run's result,
+// its Job.
+func (b *Backfill) SlotState(ctx context.Context, e *Entry, slot time.Time) (RunState, error) {
 	rec, err := b.Store.Slot(ctx, e.Name, slot)
 	if err != nil {
 		return "", err
 	}
+	run := rec.Run
 	if rec.Skipped != "" {
 		return StateSkipped, nil
 	}
@@ -172,12 +174,9 @@ func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) erro
 			if err != nil {
 				return fmt.Errorf("slot %s: %w", slots[i].Time.UTC().Format(time.RFC3339), err)
 			}
-			if !started {
-				// Claimed meanwhile by the live scheduler: its run, not ours.
-				slots[i].State = StateRunning
-				continue
-			}
-			slots[i].Started, slots[i].State = true, StateRunning
+			// A slot claimed meanwhile by the live scheduler is its run, not
+			// ours; the backfill waits for it all the same.
+			slots[i].Started, slots[i].State = started, StateRunning
 			active[i] = true
 			b.progress(slots)
 		}

@@ -349,13 +349,11 @@ func (s *schedules) row(ctx context.Context, e *scheduler.Entry, n int, now time
 	}
 	b := &scheduler.Backfill{Store: s.store, Launch: s.jobs}
 	for _, t := range times[max(len(times)-n, 0):] {
-		plan, err := b.Plan(ctx, e, t, t.Add(time.Second))
+		st, err := b.SlotState(ctx, e, t)
 		if err != nil {
 			return r, err
 		}
-		for _, sl := range plan {
-			r.Last = append(r.Last, scheduleRowSlot{Time: sl.Time, Run: sl.Run, State: sl.Found})
-		}
+		r.Last = append(r.Last, scheduleRowSlot{Time: t, Run: scheduler.JobName(e.Name, t), State: st})
 	}
 	slices.Reverse(r.Last)
 	return r, nil
