@@ -120,25 +120,25 @@ func (s *Store) SlotTimes(ctx context.Context, schedule string, from, to time.Ti
 
 // ScheduleSince returns when a schedule was first seen: the time of its
 // record, written (create-only) with now if it has none. A scheduler catches
-// up only on slots after it, so a new schedule has nothing to catch up.
+// up only on slots after it, so a new schedule has nothing to catch up. A
+// known schedule costs one read.
 func (s *Store) ScheduleSince(ctx context.Context, schedule string, now time.Time) (time.Time, error) {
 	if err := checkSchedule(schedule); err != nil {
 		return time.Time{}, err
 	}
 	key := schedulePrefix(schedule) + "since"
-	rec := struct {
+	var rec struct {
 		Schedule string    `json:"schedule"`
 		Since    time.Time `json:"since"`
-	}{schedule, now.UTC()}
-	_, err := s.putRecord(ctx, "", -1, key, kindSince, rec)
-	if err == nil {
-		return rec.Since, nil
 	}
-	if !errors.Is(err, ErrExists) {
-		return time.Time{}, err
+	_, err := s.getRecord(ctx, "", -1, key, kindSince, &rec)
+	if !errors.Is(err, ErrNotFound) {
+		return rec.Since, err
 	}
-	if _, err := s.getRecord(ctx, "", -1, key, kindSince, &rec); err != nil {
-		return time.Time{}, err
+	rec.Schedule, rec.Since = schedule, now.UTC()
+	_, err = s.putRecord(ctx, "", -1, key, kindSince, rec)
+	if errors.Is(err, ErrExists) { // another scheduler's, written since the read
+		_, err = s.getRecord(ctx, "", -1, key, kindSince, &rec)
 	}
-	return rec.Since, nil
+	return rec.Since, err
 }

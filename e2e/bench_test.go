@@ -38,6 +38,8 @@ func BenchmarkJobsCreated(b *testing.B) {
 	}
 	cfg := *cluster.cp.Config
 	cfg.QPS, cfg.Burst = 200, 400
+	cfg.ContentType = "application/vnd.kubernetes.protobuf" // as graphjob's commands
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	client, err := kubernetes.NewForConfig(&cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -53,31 +55,40 @@ func BenchmarkJobsCreated(b *testing.B) {
 		Describe: func([]byte) (string, string, error) { return "loop", "sha256:4466561b5aef", nil },
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	var (
-		next int
-		mu   sync.Mutex
-		wg   sync.WaitGroup
-	)
+	// create makes Jobs for slots [from, to) on the scheduler's workers.
+	create := func(from, to int) {
+		var (
+			next = from
+			mu   sync.Mutex
+			wg   sync.WaitGroup
+		)
+		for range scheduler.DefaultWorkers {
+			wg.Go(func() {
+				for {
+					mu.Lock()
+					i := next
+					next++
+					mu.Unlock()
+					if i >= to {
+						return
+					}
+					slot := t0.Add(time.Duration(i) * time.Second)
+					if err := jobs.Launch(ctx, e, slot, scheduler.JobName("bench", slot)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	// The first Jobs on a control plane just started are made at a third of
+	// the later rate (80-100/s here, against 240-330/s): warm it up, so the
+	// figure is the steady rate.
+	const warmup = 500
+	create(0, warmup)
 	b.ResetTimer()
 	start := time.Now()
-	for range scheduler.DefaultWorkers {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				mu.Unlock()
-				if i >= b.N {
-					return
-				}
-				slot := t0.Add(time.Duration(i) * time.Second)
-				if err := jobs.Launch(ctx, e, slot, scheduler.JobName("bench", slot)); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	create(warmup, warmup+b.N)
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "jobs/s")
 }

@@ -367,6 +367,24 @@ func testSlots(t *testing.T, b Backend) {
 	if !since.Equal(at) || !again.Equal(at) {
 		t.Errorf("ScheduleSince: %s then %s, want %s both times", since, again, at)
 	}
+	// Schedulers starting together agree on one first sighting.
+	firsts := make([]time.Time, 8)
+	for i := range firsts {
+		wg.Go(func() {
+			var err error
+			firsts[i], err = s.ScheduleSince(t.Context(), "hourly", at.Add(time.Duration(i)*time.Minute))
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	for _, f := range firsts {
+		if !f.Equal(firsts[0]) {
+			t.Errorf("ScheduleSince at once from 8 goroutines: %v, want one time", firsts)
+			break
+		}
+	}
 	wantErr(t, s.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "nightly", Time: at.Add(time.Millisecond)}), nil)
 }
 

@@ -56,6 +56,10 @@ func (k *kubeFlags) config() (*rest.Config, string, error) {
 		return nil, "", usagef("the cluster: %w", err)
 	}
 	cfg.UserAgent = "graphjob/" + version
+	// Protobuf, as Kubernetes' own components talk: less CPU on both sides
+	// than JSON (the scheduler creates Jobs at hundreds per second).
+	cfg.ContentType = "application/vnd.kubernetes.protobuf"
+	cfg.AcceptContentTypes = "application/vnd.kubernetes.protobuf,application/json"
 	ns, _, err := cc.Namespace()
 	if err != nil {
 		return nil, "", usagef("the namespace: %w", err)
