@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -10,15 +11,19 @@ import (
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/graphjob/graphjob/e2e/minio"
+	"github.com/graphjob/graphjob/scheduler"
 )
 
 // TestManifests applies manifests/overlays/e2e (kustomize) to the real API
 // server: the namespace enforces the restricted standard, the seed's Job
 // completes, a Job from its CronJob completes, the submitter's role can
-// start runs and cannot read Secrets; and the production example passes the
-// server's validation (dry run).
+// start runs and cannot read Secrets; the scheduler's Deployment, running as
+// its service account, leads with one replica and starts Jobs that
+// complete; and the production example passes the server's validation (dry
+// run).
 func TestManifests(t *testing.T) {
 	const ns = "graphjob"
 	ctx := t.Context()
@@ -44,8 +49,8 @@ func TestManifests(t *testing.T) {
 	// the namespace (a Job's template cannot change once it exists).
 	apply(t, kubectl(t, "kustomize", "../manifests/overlays/example-s3"), "--dry-run=server")
 	rendered := kubectl(t, "kustomize", "../manifests/overlays/e2e")
-	// The namespace enforces and warns of the restricted standard: the
-	// scheduler's Deployment (which runs no pod here) draws no warning.
+	// The namespace enforces and warns of the restricted standard: neither
+	// the Jobs nor the scheduler's Deployment draw a warning.
 	if out := apply(t, strings.ReplaceAll(rendered, "MINIO_STORE_URL", s.URL("runs"))); strings.Contains(out, "PodSecurity") {
 		t.Errorf("kubectl apply warns:\n%s", out)
 	}
@@ -63,6 +68,35 @@ func TestManifests(t *testing.T) {
 		if show.code != 0 || !strings.Contains(show.stdout.String(), "Status:    succeeded") {
 			t.Errorf("runs show %s: exit %d\n%s%s", run, show.code, show.stdout.String(), show.stderr.String())
 		}
+	}
+
+	// The scheduler as deployed, as its service account: one of its two
+	// replicas leads, and its Role is enough for what it does (Jobs every
+	// 5 s that complete, the Lease, Events).
+	var slots []time.Time
+	if err := wait.PollUntilContextTimeout(ctx, time.Second, 90*time.Second, true, func(context.Context) (bool, error) {
+		slots, _ = slotJobs(t, ns, "loop-every-5s")
+		return len(slots) >= 3, nil
+	}); err != nil {
+		t.Errorf("the scheduler's Deployment made %d Jobs in 90 s, want 3 or more", len(slots))
+	} else {
+		waitJob(t, ns, scheduler.JobName("loop-every-5s", slots[0]), batchv1.JobComplete, time.Minute)
+	}
+	pods, err := cluster.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=graphjob-scheduler"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := leaseHolder(t, ns, "graphjob-scheduler")
+	var names []string
+	for _, p := range pods.Items {
+		names = append(names, p.Name)
+		logs := kubectl(t, "-n", ns, "logs", p.Name)
+		if strings.Contains(logs, "forbidden") || strings.Contains(logs, `"level":"error"`) {
+			t.Errorf("scheduler pod %s logged errors:\n%s", p.Name, logs)
+		}
+	}
+	if len(names) != 2 || !slices.Contains(names, leader) {
+		t.Errorf("scheduler pods %v, the Lease held by %q: want two, one leading", names, leader)
 	}
 
 	submitter := "--as=system:serviceaccount:graphjob:graphjob-submitter"

@@ -107,8 +107,8 @@ func contiguous(t *testing.T, what string, slots []time.Time) {
 	}
 }
 
-func leaseHolder(t *testing.T, name string) string {
-	l, err := cluster.client.CoordinationV1().Leases("default").Get(t.Context(), name, metav1.GetOptions{})
+func leaseHolder(t *testing.T, ns, name string) string {
+	l, err := cluster.client.CoordinationV1().Leases(ns).Get(t.Context(), name, metav1.GetOptions{})
 	if err != nil || l.Spec.HolderIdentity == nil {
 		return ""
 	}
@@ -157,7 +157,7 @@ func TestScheduler(t *testing.T) {
 	replicas := map[string]*attempt{"replica-a": e.replica(t, "replica-a", metrics), "replica-b": e.replica(t, "replica-b", "")}
 	var first string
 	if err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
-		first = leaseHolder(t, e.lease)
+		first = leaseHolder(t, "default", e.lease)
 		return first != "", nil
 	}); err != nil {
 		t.Fatal("no replica leads")
@@ -188,7 +188,7 @@ func TestScheduler(t *testing.T) {
 	replicas[first].signal(t, syscall.SIGKILL)
 	var second string
 	if err := wait.PollUntilContextTimeout(t.Context(), 100*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
-		second = leaseHolder(t, e.lease)
+		second = leaseHolder(t, "default", e.lease)
 		return second != first && second != "", nil
 	}); err != nil {
 		t.Fatalf("%s killed, no replica took over", first)
