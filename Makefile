@@ -33,6 +33,10 @@ unit: ## Run the Go tests with the race detector, end-to-end tests excepted (-sh
 e2e: testbin ## Run the end-to-end tests: real etcd, kube-apiserver, controllers, scheduler, a process kubelet.
 	$(GO) test -race -count=1 -timeout 40m ./e2e/...
 
+.PHONY: soak
+soak: testbin ## Soak the scheduler for SOAK (default 10m): replicas and backfills killed at random, every slot checked.
+	GRAPHJOB_SOAK=$(or $(SOAK),10m) $(GO) test ./e2e -run '^TestSoak$$' -count=1 -v -timeout 2h
+
 .PHONY: cluster-up
 cluster-up: build testbin ## Start a control plane and a process kubelet on 127.0.0.1 and print KUBECONFIG; Ctrl-C stops it.
 	$(GO) run ./e2e/cmd/cluster-up

@@ -33,6 +33,9 @@ type schedulerEnv struct {
 	lease  string
 }
 
+// newSchedulerEnv makes the namespace and the configuration of schedules,
+// in which graph-loop-4466561b5aef is the seed's loop and graph-slow-REPLACE
+// testdata/slow.yaml (a 12 s run).
 func newSchedulerEnv(t *testing.T, schedules string) schedulerEnv {
 	t.Helper()
 	e := schedulerEnv{jobEnv: newJobEnv(t), lease: "sched-" + fmt.Sprint(time.Now().UnixNano()%1e6)}
@@ -43,6 +46,12 @@ func newSchedulerEnv(t *testing.T, schedules string) schedulerEnv {
 		}
 		apply(t, cm.stdout.String())
 	}
+	// The slow graph's ConfigMap name carries its digest.
+	cms, err := cluster.client.CoreV1().ConfigMaps(e.ns).List(t.Context(), metav1.ListOptions{LabelSelector: kube.LabelGraph + "=slow"})
+	if err != nil || len(cms.Items) != 1 {
+		t.Fatalf("the slow graph's ConfigMap: %v", err)
+	}
+	schedules = strings.ReplaceAll(schedules, "graph-slow-REPLACE", cms.Items[0].Name)
 	e.config = filepath.Join(t.TempDir(), "scheduler.yaml")
 	config := fmt.Sprintf(`apiVersion: graphjob.dev/v1
 kind: SchedulerConfig
@@ -143,16 +152,6 @@ func TestScheduler(t *testing.T) {
     schedule: "@every 5s"
     concurrencyPolicy: Forbid
 `)
-	// The slow graph's ConfigMap name carries its digest.
-	cms, err := cluster.client.CoreV1().ConfigMaps(e.ns).List(t.Context(), metav1.ListOptions{LabelSelector: kube.LabelGraph + "=slow"})
-	if err != nil || len(cms.Items) != 1 {
-		t.Fatalf("the slow graph's ConfigMap: %v", err)
-	}
-	data, _ := os.ReadFile(e.config)
-	if err := os.WriteFile(e.config, []byte(strings.ReplaceAll(string(data), "graph-slow-REPLACE", cms.Items[0].Name)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-
 	metrics := freeAddr(t)
 	replicas := map[string]*attempt{"replica-a": e.replica(t, "replica-a", metrics), "replica-b": e.replica(t, "replica-b", "")}
 	var first string
