@@ -16,6 +16,7 @@ import (
 
 	_ "gocloud.dev/blob/s3blob" // the soak reads the slot records in MinIO
 	batchv1 "k8s.io/api/batch/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/graphjob/graphjob/checkpoints"
@@ -108,8 +109,9 @@ type fleet struct {
 	e schedulerEnv
 	n int
 
-	mu   sync.Mutex
-	live map[string]*attempt
+	mu      sync.Mutex
+	live    map[string]*attempt
+	stopped map[string]time.Time // when each stopped replica was signalled
 	// dark holds the spans of time no live replica led, the last one
 	// open (its end zero) while none does.
 	dark []span
@@ -132,6 +134,7 @@ func (f *fleet) kill(t *testing.T, name string, sig syscall.Signal) {
 	f.mu.Lock()
 	a := f.live[name]
 	delete(f.live, name)
+	f.stopped[name] = time.Now()
 	f.mu.Unlock()
 	a.signal(t, sig)
 	if !a.wait(30 * time.Second) {
@@ -154,19 +157,41 @@ func (f *fleet) names() []string {
 }
 
 // watch records, every 100 ms until ctx ends, whether a live replica holds
-// the Lease.
-func (f *fleet) watch(ctx context.Context, t *testing.T) {
+// the Lease. A span without a leader starts when the last leader was
+// signalled and ends when the next one acquired the Lease (its
+// acquireTime), not when the watch saw either.
+func (f *fleet) watch(ctx context.Context) {
+	var last string // the last live holder seen
 	for ctx.Err() == nil {
-		holder := leaseHolder(t, "default", f.e.lease)
+		l, err := cluster.client.CoordinationV1().Leases("default").Get(ctx, f.e.lease, metav1.GetOptions{})
+		var holder string
+		var acquired time.Time
+		if err == nil && l.Spec.HolderIdentity != nil {
+			holder = *l.Spec.HolderIdentity
+			if l.Spec.AcquireTime != nil {
+				acquired = l.Spec.AcquireTime.Time
+			}
+		}
 		now := time.Now()
 		f.mu.Lock()
 		lit := f.live[holder] != nil
 		open := len(f.dark) > 0 && f.dark[len(f.dark)-1].to.IsZero()
 		switch {
 		case !lit && !open:
-			f.dark = append(f.dark, span{from: now})
+			from := now
+			if at, ok := f.stopped[last]; ok {
+				from = at
+			}
+			f.dark = append(f.dark, span{from: from})
 		case lit && open:
-			f.dark[len(f.dark)-1].to = now
+			to := now
+			if d := &f.dark[len(f.dark)-1]; acquired.After(d.from) {
+				to = acquired
+			}
+			f.dark[len(f.dark)-1].to = to
+		}
+		if lit {
+			last = holder
 		}
 		f.mu.Unlock()
 		time.Sleep(100 * time.Millisecond)
@@ -176,13 +201,13 @@ func (f *fleet) watch(ctx context.Context, t *testing.T) {
 // soakLive kills and starts replicas at random for d, then checks each
 // schedule's slots against the spans no replica led.
 func soakLive(t *testing.T, e schedulerEnv, store *checkpoints.Store, rng *rand.Rand, d time.Duration) {
-	f := &fleet{e: e, live: map[string]*attempt{}}
+	f := &fleet{e: e, live: map[string]*attempt{}, stopped: map[string]time.Time{}}
 	begin := time.Now()
 	f.start(t)
 	f.start(t)
 	ctx, stop := context.WithCancel(t.Context())
 	var bg sync.WaitGroup
-	bg.Go(func() { f.watch(ctx, t) })
+	bg.Go(func() { f.watch(ctx) })
 	maxForbid := 0
 	bg.Go(func() {
 		for ctx.Err() == nil {
@@ -304,7 +329,10 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 	for at := entry.Parsed.Next(claims[0].Time.Add(-time.Second)); at.Before(end.Add(-2 * time.Second)); at = entry.Parsed.Next(at) {
 		slots = append(slots, at)
 	}
-	const margin = time.Second // the watch's resolution, and the takeover's own steps
+	// slack covers a signal's delivery and a new leader's first steps. A
+	// slot less than a second old when a leader starts is on time, not
+	// missed: it runs under every policy.
+	const slack = 300 * time.Millisecond
 	missed := 0
 	for _, at := range slots {
 		if _, ok := claimed[at]; ok {
@@ -314,7 +342,7 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 		if entry.Rule.Policy == scheduler.All {
 			t.Errorf("%s (catch-up all): slot %v never claimed", name, at.Format(time.TimeOnly))
 		}
-		if !slices.ContainsFunc(dark, func(s span) bool { return s.contains(at, margin) }) {
+		if !slices.ContainsFunc(dark, func(s span) bool { return s.contains(at, slack) }) {
 			t.Errorf("%s: slot %v not claimed, though a replica led", name, at.Format(time.TimeOnly))
 		}
 	}
@@ -323,7 +351,7 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 	for _, s := range dark {
 		var inside, ranInside []time.Time
 		for _, at := range slots {
-			if at.After(s.from.Add(margin)) && at.Before(s.to.Add(-margin)) {
+			if at.After(s.from.Add(slack)) && at.Before(s.to.Add(-time.Second-slack)) {
 				inside = append(inside, at)
 				if _, ok := claimed[at]; ok {
 					ranInside = append(ranInside, at)
@@ -349,7 +377,7 @@ func (s span) contains(t time.Time, margin time.Duration) bool {
 }
 
 func (s span) String() string {
-	return s.from.Format("15:04:05.0") + "-" + s.to.Format("15:04:05.0")
+	return s.from.Format("15:04:05.000") + "-" + s.to.Format("15:04:05.000")
 }
 
 // configEntry reads a schedule from the soak's configuration.
@@ -409,7 +437,15 @@ func soakBackfill(t *testing.T, e schedulerEnv, store *checkpoints.Store, rng *r
 		<-a.done
 		kills++
 	}
-	jobs, active := slotJobs(t, e.ns, name)
+	// The backfill ends on the runs' results; their Jobs complete soon after.
+	var (
+		jobs   []time.Time
+		active int
+	)
+	_ = wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, 30*time.Second, true, func(context.Context) (bool, error) {
+		jobs, active = slotJobs(t, e.ns, name)
+		return active == 0, nil
+	})
 	var got []string
 	for _, j := range jobs {
 		got = append(got, scheduler.JobName(name, j))

@@ -38,17 +38,13 @@ func (l *timedLauncher) Stop(context.Context, *scheduler.Entry, string) error   
 // with the 10,000 schedules loaded and waiting; start is the time to start
 // them (each schedule's first sighting recorded, its claimed slots listed).
 func BenchmarkTenThousandSchedules(b *testing.B) {
-	for _, tt := range []struct {
-		backend string
-		workers int
-	}{{"mem", scheduler.DefaultWorkers}, {"file", scheduler.DefaultWorkers}} {
-		backend, workers := tt.backend, tt.workers
-		b.Run(fmt.Sprintf("%s/workers=%d", backend, workers), func(b *testing.B) {
+	for _, backend := range []string{"mem", "file"} {
+		b.Run(backend, func(b *testing.B) {
 			const n = 10000
 			var p50, p99, heapMiB, startS float64
 			for range b.N {
 				// file:// as the scheduler opens it: create-only across
-				// processes, each claim synced to disk.
+				// processes, each claim synced to disk. The default workers.
 				store, err := checkpoints.Open(b.Context(), "mem://", checkpoints.Options{})
 				if backend == "file" {
 					store, err = checkpoints.Open(b.Context(), "file://"+b.TempDir(), checkpoints.Options{})
@@ -70,7 +66,7 @@ func BenchmarkTenThousandSchedules(b *testing.B) {
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
 				l := &timedLauncher{}
-				s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk, Log: zerolog.Nop(), Workers: workers}
+				s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk, Log: zerolog.Nop()}
 				ctx, cancel := context.WithCancel(b.Context())
 				done := make(chan struct{})
 				started := time.Now()
