@@ -62,7 +62,7 @@ func TestSoak(t *testing.T) {
     concurrencyPolicy: Forbid
   - name: berlin-fall
     graph: {configMap: graph-loop-4466561b5aef}
-    schedule: "*/15 * * * *"
+    schedule: "*/5 * * * *"
     timeZone: Europe/Berlin
     suspend: true
   - name: la-spring-skip
@@ -93,8 +93,8 @@ func TestSoak(t *testing.T) {
 			schedule, from, to string
 			slots              int
 		}{
-			// 01:00 CEST to 04:00 CET: 02:00-02:45 come twice and run once.
-			{"berlin-fall", "2026-10-24T23:00:00Z", "2026-10-25T03:00:00Z", 12},
+			// 01:00 CEST to 04:00 CET: 02:00-02:55 come twice and run once.
+			{"berlin-fall", "2026-10-24T23:00:00Z", "2026-10-25T03:00:00Z", 36},
 			// 02:30 does not exist on 8 March: skipped, or run at 03:00 PDT.
 			{"la-spring-skip", "2026-03-06T00:00:00Z", "2026-03-12T00:00:00Z", 5},
 			{"la-spring-shift", "2026-03-06T00:00:00Z", "2026-03-12T00:00:00Z", 6},
