@@ -94,16 +94,22 @@ func slotJobs(t *testing.T, ns, schedule string) (slots []time.Time, active int)
 			t.Fatalf("job %s: slot label %q", j.Name, j.Labels[kube.LabelSlot])
 		}
 		slots = append(slots, slot)
-		done := false
-		for _, c := range j.Status.Conditions {
-			done = done || (c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed))
-		}
-		if !done {
+		if !jobFinished(&j) {
 			active++
 		}
 	}
 	slices.SortFunc(slots, time.Time.Compare)
 	return slots, active
+}
+
+// jobFinished says whether a Job completed or failed.
+func jobFinished(j *batchv1.Job) bool {
+	for _, c := range j.Status.Conditions {
+		if c.Status == corev1.ConditionTrue && (c.Type == batchv1.JobComplete || c.Type == batchv1.JobFailed) {
+			return true
+		}
+	}
+	return false
 }
 
 // contiguous checks slots every 5 s from the first to the last, each once.
