@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -42,9 +43,42 @@ func stores(t *testing.T) map[string]struct {
 type attempt struct {
 	cmd    *exec.Cmd
 	stdout bytes.Buffer
-	stderr bytes.Buffer
+	stderr output
 	done   chan struct{}
 	code   int
+}
+
+// output is a process's stderr, read by the test while it is written.
+type output struct {
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	written chan struct{} // closed and replaced on every write
+}
+
+func (o *output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.written != nil {
+		close(o.written)
+		o.written = nil
+	}
+	return o.buf.Write(p)
+}
+
+func (o *output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.buf.String()
+}
+
+// next returns what was written so far and a channel closed on the next write.
+func (o *output) next() (string, <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.written == nil {
+		o.written = make(chan struct{})
+	}
+	return o.buf.String(), o.written
 }
 
 func startAttempt(t *testing.T, env []string, args ...string) *attempt {
@@ -78,6 +112,46 @@ func (a *attempt) wait(d time.Duration) bool {
 	case <-time.After(d):
 		return false
 	}
+}
+
+// waitLog waits until the attempt has logged a line that contains each of
+// parts. It fails the test if the attempt ends first or a minute passes.
+func (a *attempt) waitLog(t *testing.T, parts ...string) {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	logged := func(text string) bool {
+		for line := range strings.Lines(text) {
+			if containsAll(line, parts) {
+				return true
+			}
+		}
+		return false
+	}
+	for {
+		text, written := a.stderr.next()
+		if logged(text) {
+			return
+		}
+		select {
+		case <-written:
+		case <-a.done:
+			if logged(a.stderr.String()) {
+				return
+			}
+			t.Fatalf("the attempt ended (exit %d) before logging %q\n%s", a.code, parts, a.stderr.String())
+		case <-deadline:
+			t.Fatalf("no line with %q logged in a minute\n%s", parts, a.stderr.String())
+		}
+	}
+}
+
+func containsAll(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
 }
 
 func (a *attempt) signal(t *testing.T, sig syscall.Signal) {
@@ -175,8 +249,11 @@ func TestSigtermDrains(t *testing.T) {
 				fx := filepath.Join(dir, run+".fx")
 				env := append([]string{"SIDEFX=" + fx, "FAILFILE=/nonexistent"}, st.env...)
 				a := startAttempt(t, env, "run", "testdata/sidefx.yaml", "--store", st.url, "--run-id", run, "--drain-timeout", "5s")
+				// Before it logs, the process may not have its signal handler
+				// yet, and a SIGTERM then kills it as the OS does any process.
+				a.waitLog(t, "run started")
 				signalled := 0
-				if !a.wait(time.Duration(50+rand.IntN(400)) * time.Millisecond) {
+				if !a.wait(time.Duration(rand.IntN(400)) * time.Millisecond) {
 					signalled = 1
 					start := time.Now()
 					a.signal(t, syscall.SIGTERM)
@@ -231,7 +308,9 @@ func TestTwoAttempts(t *testing.T) {
 
 			run := "stalled"
 			a := startAttempt(t, env, append(args, run)...)
-			time.Sleep(150 * time.Millisecond) // let it commit a few steps
+			// Stopped in the middle of the run: stopped before it has begun, it
+			// would wake to find the run complete and rightly exit 0.
+			a.waitLog(t, `"step done"`, `"step":2,`)
 			a.signal(t, syscall.SIGSTOP)
 			b := startAttempt(t, env, append(args, run)...)
 			<-b.done
@@ -311,7 +390,7 @@ func TestStorageOutage(t *testing.T) {
 	env := append([]string{"SIDEFX=" + fx, "FAILFILE=/nonexistent"}, s.Env()...)
 	args := []string{"run", "testdata/sidefx.yaml", "--store", s.URL("runs"), "--run-id", "outage"}
 	a := startAttempt(t, env, args...)
-	time.Sleep(300 * time.Millisecond) // a few steps committed
+	a.waitLog(t, `"step done"`, `"step":2,`)
 	s.Stop()
 	start := time.Now()
 	if !a.wait(5 * time.Minute) {
@@ -348,7 +427,8 @@ func TestProgressInsideANode(t *testing.T) {
 				stops := 0
 				for {
 					a := startAttempt(t, env, "run", "testdata/progress.yaml", "--store", st.url, "--run-id", run)
-					if !a.wait(time.Duration(250+rand.IntN(400)) * time.Millisecond) {
+					a.waitLog(t, "run started") // its signal handler is in place
+					if !a.wait(time.Duration(100+rand.IntN(400)) * time.Millisecond) {
 						a.signal(t, sig)
 						<-a.done
 						stops++
