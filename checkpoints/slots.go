@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/graphjob/graphjob/contract"
 )
 
 // Slot records that a schedule's slot was started. It is written
@@ -26,21 +27,13 @@ type Slot struct {
 	Claimed time.Time `json:"claimed"`
 }
 
-const slotKeyFormat = "20060102T150405Z"
-
-var scheduleNameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
-
 func schedulePrefix(schedule string) string { return "schedules/" + schedule + "/" }
 func slotsPrefix(schedule string) string    { return schedulePrefix(schedule) + "slots/" }
 
-func checkSchedule(name string) error {
-	if !scheduleNameRE.MatchString(name) {
-		return fmt.Errorf("schedule name %q: use lower-case letters, digits and '-'", name)
-	}
-	return nil
-}
+func checkSchedule(name string) error { return contract.CheckScheduleName(name) }
+
 func slotKey(schedule string, t time.Time) string {
-	return slotsPrefix(schedule) + t.UTC().Format(slotKeyFormat)
+	return slotsPrefix(schedule) + contract.Slot{Schedule: schedule, Time: t}.Stamp()
 }
 
 // ClaimSlot records a slot. If the slot was claimed before (by anyone, with
@@ -96,7 +89,7 @@ func (s *Store) SlotTimes(ctx context.Context, schedule string, from, to time.Ti
 	}
 	prefix := slotsPrefix(schedule)
 	if to.After(from) {
-		a, b := from.UTC().Format(slotKeyFormat), to.Add(-time.Second).UTC().Format(slotKeyFormat)
+		a, b := contract.Slot{Time: from}.Stamp(), contract.Slot{Time: to.Add(-time.Second)}.Stamp()
 		n := 0
 		for n < len(a) && a[n] == b[n] {
 			n++
@@ -109,7 +102,7 @@ func (s *Store) SlotTimes(ctx context.Context, schedule string, from, to time.Ti
 	}
 	var out []time.Time
 	for _, o := range objs {
-		t, err := time.Parse(slotKeyFormat, strings.TrimPrefix(o.Key, slotsPrefix(schedule)))
+		t, err := contract.ParseStamp(strings.TrimPrefix(o.Key, slotsPrefix(schedule)))
 		if err != nil || t.Before(from) || !t.Before(to) {
 			continue
 		}

@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
 	"github.com/graphjob/graphjob/scheduler"
 )
@@ -44,12 +45,12 @@ func BenchmarkJobsCreated(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	s, err := scheduler.Parse("@every 1s", "UTC", scheduler.Skip)
+	s, err := scheduler.Parse("@every 1s", "UTC", scheduler.MissingSkip)
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &scheduler.Entry{Name: "bench", Parsed: s, Graph: scheduler.GraphRef{URL: "s3://graphs/loop.yaml"}}
-	e.Run = kube.Run{Namespace: ns, Store: "s3://runs", Schedule: "bench"}
+	e := &scheduler.Entry{Name: "bench", Schedule: s, Graph: scheduler.GraphRef{URL: "s3://graphs/loop.yaml"}}
+	e.Job = kube.Template{Namespace: ns, Store: "s3://runs", Schedule: "bench"}
 	jobs := &scheduler.Jobs{Client: client, Image: graphjobImage,
 		Read:     func(context.Context, string) ([]byte, error) { return nil, nil },
 		Describe: func([]byte) (string, string, error) { return "loop", "sha256:4466561b5aef", nil },
@@ -73,7 +74,7 @@ func BenchmarkJobsCreated(b *testing.B) {
 						return
 					}
 					slot := t0.Add(time.Duration(i) * time.Second)
-					if err := jobs.Launch(ctx, e, slot, scheduler.JobName("bench", slot)); err != nil {
+					if err := jobs.Launch(ctx, e, slot, contract.Slot{Schedule: "bench", Time: slot}.RunID()); err != nil {
 						b.Error(err)
 						return
 					}

@@ -13,8 +13,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/e2e/minio"
-	"github.com/graphjob/graphjob/scheduler"
 )
 
 // TestManifests applies manifests/overlays/e2e (kustomize) to the real API
@@ -80,7 +80,7 @@ func TestManifests(t *testing.T) {
 	}); err != nil {
 		t.Errorf("the scheduler's Deployment made %d Jobs in 90 s, want 3 or more", len(slots))
 	} else {
-		waitJob(t, ns, scheduler.JobName("loop-every-5s", slots[0]), batchv1.JobComplete, time.Minute)
+		waitJob(t, ns, contract.Slot{Schedule: "loop-every-5s", Time: slots[0]}.RunID(), batchv1.JobComplete, time.Minute)
 	}
 	pods, err := cluster.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app.kubernetes.io/name=graphjob-scheduler"})
 	if err != nil {

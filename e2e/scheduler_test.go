@@ -21,6 +21,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
 	"github.com/graphjob/graphjob/scheduler"
 )
@@ -90,7 +91,7 @@ func slotJobs(t *testing.T, ns, schedule string) (slots []time.Time, active int)
 	}
 	for _, j := range jobs.Items {
 		slot, err := time.Parse("20060102T150405Z", j.Labels[kube.LabelSlot])
-		if err != nil || j.Name != scheduler.JobName(schedule, slot) {
+		if err != nil || j.Name != (contract.Slot{Schedule: schedule, Time: slot}).RunID() {
 			t.Fatalf("job %s: slot label %q", j.Name, j.Labels[kube.LabelSlot])
 		}
 		slots = append(slots, slot)
@@ -175,7 +176,7 @@ func TestScheduler(t *testing.T) {
 		t.Fatal("the scheduler made no Jobs every 5 s")
 	}
 	slots, _ := slotJobs(t, e.ns, "ticks")
-	waitJob(t, e.ns, scheduler.JobName("ticks", slots[0]), batchv1.JobComplete, time.Minute)
+	waitJob(t, e.ns, contract.Slot{Schedule: "ticks", Time: slots[0]}.RunID(), batchv1.JobComplete, time.Minute)
 	for _, path := range []string{"/healthz", "/readyz", "/metrics"} {
 		resp, err := http.Get("http://" + metrics + path)
 		if err != nil {

@@ -20,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
 	"github.com/graphjob/graphjob/scheduler"
 )
@@ -336,7 +337,7 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 	// The slots from the first claimed to the soak's end, less 2 s for a
 	// slot fired as the replicas stopped.
 	var slots []time.Time
-	for at := entry.Parsed.Next(claims[0].Time.Add(-time.Second)); at.Before(end.Add(-2 * time.Second)); at = entry.Parsed.Next(at) {
+	for at := entry.Schedule.Next(claims[0].Time.Add(-time.Second)); at.Before(end.Add(-2 * time.Second)); at = entry.Schedule.Next(at) {
 		slots = append(slots, at)
 	}
 	// slack covers a signal's delivery and a new leader's first steps. A
@@ -349,7 +350,7 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 			continue
 		}
 		missed++
-		if entry.Rule.Policy == scheduler.All {
+		if entry.Catchup.Policy == scheduler.CatchupAll {
 			t.Errorf("%s (catch-up all): slot %v never claimed", name, at.Format(time.TimeOnly))
 		}
 		if !slices.ContainsFunc(dark, func(s span) bool { return s.contains(at, slack) }) {
@@ -368,12 +369,12 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 				}
 			}
 		}
-		switch entry.Rule.Policy {
-		case "", scheduler.None:
+		switch entry.Catchup.Policy {
+		case "", scheduler.CatchupNone:
 			if len(ranInside) > 0 {
 				t.Errorf("%s (catch-up none): slots %v without a leader (%v) ran", name, ranInside, s)
 			}
-		case scheduler.Latest:
+		case scheduler.CatchupLatest:
 			if len(ranInside) > 1 || len(ranInside) == 1 && !ranInside[0].Equal(inside[len(inside)-1]) {
 				t.Errorf("%s (catch-up latest): slots %v of %v without a leader (%v) ran, want the last only", name, ranInside, inside, s)
 			}
@@ -458,7 +459,7 @@ func soakBackfill(t *testing.T, e schedulerEnv, store *checkpoints.Store, rng *r
 	})
 	var got []string
 	for _, j := range jobs {
-		got = append(got, scheduler.JobName(name, j))
+		got = append(got, contract.Slot{Schedule: name, Time: j}.RunID())
 	}
 	slices.Sort(got)
 	slices.Sort(runs)

@@ -7,14 +7,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphjob/graphjob/contract"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/utils/ptr"
-
-	"github.com/graphjob/graphjob/runner"
 )
 
 // Labels and annotations on the objects graphjob makes.
@@ -22,7 +21,7 @@ const (
 	LabelGraph    = "graphjob.dev/graph"
 	LabelRun      = "graphjob.dev/run"
 	LabelSchedule = "graphjob.dev/schedule"
-	// LabelSlot holds a scheduled run's slot time as 20060102T150405Z.
+	// LabelSlot holds a scheduled run's slot time (contract.Slot.Stamp).
 	LabelSlot = "graphjob.dev/slot"
 	// AnnotationDigest holds the graph's digest.
 	AnnotationDigest = "graphjob.dev/graph-digest"
@@ -38,8 +37,9 @@ const (
 	nonRoot = 65532
 )
 
-// Run describes one run, or (for a CronJob) each run of a schedule.
-type Run struct {
+// Template describes the Job of one run, or (for a CronJob) of each run of
+// a schedule. Job and CronJob build their objects from it.
+type Template struct {
 	// Name is the Job's name, which is also the run's ID: a DNS label of at
 	// most 63 characters (52 for a CronJob, whose Jobs add 11).
 	Name      string
@@ -67,11 +67,11 @@ type Run struct {
 	// TTLAfterFinished deletes the finished Job after this long; never if nil.
 	TTLAfterFinished *time.Duration
 	// DrainTimeout is what running tasks get after SIGTERM,
-	// runner.DefaultDrainTimeout (25 s) if 0. The pod's grace period is 5 s
-	// longer, for the last commit.
+	// contract.DefaultDrainTimeout (25 s) if 0. The pod's grace period is
+	// contract.DrainMargin (5 s) longer, for the last commit.
 	DrainTimeout time.Duration
-	// Resources of the container; 100m CPU and 128Mi requested, 512Mi
-	// limit if empty.
+	// Resources of the container; DefaultCPU and DefaultMemory requested,
+	// DefaultMemoryLimit the limit, if empty.
 	Resources corev1.ResourceRequirements
 	// ServiceAccount runs the pod; the namespace's default if empty. Its
 	// token is not mounted: graphjob run does not call the API server.
@@ -93,9 +93,6 @@ type Graph struct {
 	// URL is an s3://, gs://, azblob:// (or file://) URL of the file.
 	URL string
 }
-
-// graceMargin is the time the last commit gets after the drain timeout.
-const graceMargin = 5 * time.Second
 
 // ConfigMapName is the name of the ConfigMap holding a graph: it carries the
 // digest, so an edited graph is a new ConfigMap and a running Job never sees
@@ -120,7 +117,7 @@ func ConfigMap(namespace, graph, digest string, file []byte) *corev1.ConfigMap {
 }
 
 // Job returns the Job of a run.
-func Job(r Run) (*batchv1.Job, error) {
+func Job(r Template) (*batchv1.Job, error) {
 	if err := r.check(63); err != nil {
 		return nil, err
 	}
@@ -139,7 +136,7 @@ func Job(r Run) (*batchv1.Job, error) {
 // timeZone (an IANA name; the controller's zone if empty). Each Job is a run
 // named after the CronJob and the scheduled time. Runs of one CronJob do not
 // overlap (Forbid) unless concurrency says otherwise.
-func CronJob(r Run, schedule, timeZone string, concurrency batchv1.ConcurrencyPolicy) (*batchv1.CronJob, error) {
+func CronJob(r Template, schedule, timeZone string, concurrency batchv1.ConcurrencyPolicy) (*batchv1.CronJob, error) {
 	if err := r.check(52); err != nil {
 		return nil, err
 	}
@@ -175,7 +172,7 @@ func CronJob(r Run, schedule, timeZone string, concurrency batchv1.ConcurrencyPo
 	return cj, nil
 }
 
-func (r *Run) check(maxName int) error {
+func (r *Template) check(maxName int) error {
 	var errs []error
 	if msgs := validation.IsDNS1123Label(r.Name); len(msgs) > 0 || len(r.Name) > maxName {
 		errs = append(errs, fmt.Errorf("name %q: use at most %d lower-case letters, digits and '-', starting and ending with a letter or digit", r.Name, maxName))
@@ -200,33 +197,33 @@ func (r *Run) check(maxName int) error {
 	return errors.Join(errs...)
 }
 
-func (r *Run) labels() map[string]string {
+func (r *Template) labels() map[string]string {
 	l := map[string]string{LabelGraph: r.Graph.Name}
 	if r.Schedule != "" {
 		l[LabelSchedule] = r.Schedule
 	}
 	if !r.Slot.IsZero() {
-		l[LabelSlot] = r.Slot.UTC().Format("20060102T150405Z")
+		l[LabelSlot] = contract.Slot{Schedule: r.Schedule, Time: r.Slot}.Stamp()
 	}
 	return l
 }
 
-func (r *Run) annotations() map[string]string {
+func (r *Template) annotations() map[string]string {
 	return map[string]string{AnnotationDigest: r.Graph.Digest}
 }
 
-func (r *Run) jobSpec() batchv1.JobSpec {
+func (r *Template) jobSpec() batchv1.JobSpec {
 	drain := r.DrainTimeout
 	if drain <= 0 {
-		drain = runner.DefaultDrainTimeout
+		drain = contract.DefaultDrainTimeout
 	}
 	spec := batchv1.JobSpec{
 		BackoffLimit: ptr.To(int32(6)),
 		PodFailurePolicy: &batchv1.PodFailurePolicy{Rules: []batchv1.PodFailurePolicyRule{
 			{Action: batchv1.PodFailurePolicyActionFailJob, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{runner.ExitInvalid, runner.ExitFailed}}},
+				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{contract.ExitInvalid, contract.ExitFailed}}},
 			{Action: batchv1.PodFailurePolicyActionIgnore, OnExitCodes: &batchv1.PodFailurePolicyOnExitCodesRequirement{
-				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{runner.ExitDrained}}},
+				ContainerName: ptr.To(ContainerName), Operator: batchv1.PodFailurePolicyOnExitCodesOpIn, Values: []int32{contract.ExitDrained}}},
 			{Action: batchv1.PodFailurePolicyActionIgnore, OnPodConditions: []batchv1.PodFailurePolicyOnPodConditionsPattern{
 				{Type: corev1.DisruptionTarget, Status: corev1.ConditionTrue}}},
 		}},
@@ -249,19 +246,19 @@ func (r *Run) jobSpec() batchv1.JobSpec {
 	return spec
 }
 
-func (r *Run) podSpec(drain time.Duration) corev1.PodSpec {
+func (r *Template) podSpec(drain time.Duration) corev1.PodSpec {
 	args := []string{"run", r.graphPath(), "--store", r.Store, "--drain-timeout", drain.String(), "--log-format", "json"}
 	if r.Input != "" {
 		args = append(args, "--input", r.Input)
 	}
 	env := []corev1.EnvVar{
-		fieldEnv(runner.EnvJobName, "metadata.labels['batch.kubernetes.io/job-name']"),
-		fieldEnv("GRAPHJOB_NAMESPACE", "metadata.namespace"),
-		fieldEnv("GRAPHJOB_POD_NAME", "metadata.name"),
-		fieldEnv("GRAPHJOB_POD_UID", "metadata.uid"),
+		fieldEnv(contract.EnvJobName, "metadata.labels['batch.kubernetes.io/job-name']"),
+		fieldEnv(contract.EnvNamespace, "metadata.namespace"),
+		fieldEnv(contract.EnvPodName, "metadata.name"),
+		fieldEnv(contract.EnvPodUID, "metadata.uid"),
 	}
 	if !r.Slot.IsZero() {
-		env = append(env, corev1.EnvVar{Name: "GRAPHJOB_SLOT_TIME", Value: r.Slot.UTC().Format(time.RFC3339)})
+		env = append(env, corev1.EnvVar{Name: contract.EnvSlotTime, Value: contract.Slot{Schedule: r.Schedule, Time: r.Slot}.SlotTimeValue()})
 	}
 	env = append(env, r.Env...)
 	c := corev1.Container{
@@ -292,7 +289,7 @@ func (r *Run) podSpec(drain time.Duration) corev1.PodSpec {
 	}
 	return corev1.PodSpec{
 		RestartPolicy:                 corev1.RestartPolicyNever,
-		TerminationGracePeriodSeconds: ptr.To(int64((drain + graceMargin).Seconds())),
+		TerminationGracePeriodSeconds: ptr.To(int64((drain + contract.DrainMargin).Seconds())),
 		ServiceAccountName:            r.ServiceAccount,
 		AutomountServiceAccountToken:  ptr.To(false),
 		SecurityContext: &corev1.PodSecurityContext{
@@ -307,20 +304,20 @@ func (r *Run) podSpec(drain time.Duration) corev1.PodSpec {
 	}
 }
 
-func (r *Run) graphPath() string {
+func (r *Template) graphPath() string {
 	if r.Graph.URL != "" {
 		return r.Graph.URL
 	}
 	return graphDir + "/" + GraphKey
 }
 
-func (r *Run) resources() corev1.ResourceRequirements {
+func (r *Template) resources() corev1.ResourceRequirements {
 	if len(r.Resources.Requests) > 0 || len(r.Resources.Limits) > 0 {
 		return r.Resources
 	}
 	return corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100m"), corev1.ResourceMemory: resource.MustParse("128Mi")},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("512Mi")},
+		Requests: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(DefaultCPU), corev1.ResourceMemory: resource.MustParse(DefaultMemory)},
+		Limits:   corev1.ResourceList{corev1.ResourceMemory: resource.MustParse(DefaultMemoryLimit)},
 	}
 }
 

@@ -22,8 +22,8 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 const digest = "sha256:4466561b5aefebea8805c8d2f97378fa7f483492357816bc64e2d2de456a6f9d"
 
 // run is the run the golden files render.
-func run() kube.Run {
-	return kube.Run{
+func run() kube.Template {
+	return kube.Template{
 		Name:        "loop-nightly",
 		Namespace:   "graphjob",
 		Graph:       kube.Graph{Name: "loop", Digest: digest, ConfigMap: kube.ConfigMapName("loop", digest)},
@@ -141,16 +141,16 @@ func TestJobContract(t *testing.T) {
 func TestJobErrors(t *testing.T) {
 	tests := []struct {
 		desc   string
-		change func(*kube.Run)
+		change func(*kube.Template)
 		want   string
 	}{
-		{"a name that is not a DNS label", func(r *kube.Run) { r.Name = "Loop_1" }, `name "Loop_1"`},
-		{"a name too long", func(r *kube.Run) { r.Name = strings.Repeat("a", 64) }, "at most 63"},
-		{"no image", func(r *kube.Run) { r.Image = "" }, "no image"},
-		{"no store", func(r *kube.Run) { r.Store = "" }, "no store"},
-		{"the pod's own store", func(r *kube.Run) { r.Store = "file:///var/graphjob" }, "the pod's own"},
-		{"two graph sources", func(r *kube.Run) { r.Graph.URL = "s3://g/x.yaml" }, "one of them"},
-		{"an old server", func(r *kube.Run) { r.Server = kube.Version{Major: 1, Minor: 26} }, "1.27 or newer"},
+		{"a name that is not a DNS label", func(r *kube.Template) { r.Name = "Loop_1" }, `name "Loop_1"`},
+		{"a name too long", func(r *kube.Template) { r.Name = strings.Repeat("a", 64) }, "at most 63"},
+		{"no image", func(r *kube.Template) { r.Image = "" }, "no image"},
+		{"no store", func(r *kube.Template) { r.Store = "" }, "no store"},
+		{"the pod's own store", func(r *kube.Template) { r.Store = "file:///var/graphjob" }, "the pod's own"},
+		{"two graph sources", func(r *kube.Template) { r.Graph.URL = "s3://g/x.yaml" }, "one of them"},
+		{"an old server", func(r *kube.Template) { r.Server = kube.Version{Major: 1, Minor: 26} }, "1.27 or newer"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -29,7 +29,7 @@ func ServerVersion(client kubernetes.Interface) (Version, error) {
 // ConfigMap, the ConfigMap holding file (which may exist: it is named after
 // the graph's digest). With dryRun the server validates both and creates
 // nothing. It returns the objects as the server has them.
-func Submit(ctx context.Context, client kubernetes.Interface, r Run, file []byte, dryRun bool) (*corev1.ConfigMap, *batchv1.Job, error) {
+func Submit(ctx context.Context, client kubernetes.Interface, r Template, file []byte, dryRun bool) (*corev1.ConfigMap, *batchv1.Job, error) {
 	job, err := Job(r)
 	if err != nil {
 		return nil, nil, err

@@ -4,18 +4,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/graphjob/graphjob/contract"
+
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/graph"
-)
-
-// Exit codes: the contract of DESIGN.md, which the podFailurePolicy of every
-// Job graphjob builds relies on.
-const (
-	ExitOK        = 0  // the run succeeded, or had already
-	ExitTransient = 1  // storage unreachable, fenced by another attempt, a crash: worth retrying
-	ExitInvalid   = 2  // invalid input: flags, graph file, a changed graph or input on resume
-	ExitFailed    = 3  // the run failed for good
-	ExitDrained   = 75 // stopped on a signal with its work committed: resumable (EX_TEMPFAIL)
 )
 
 // ErrDrained is returned when the run stopped on a signal after committing
@@ -57,22 +49,23 @@ func failedForGood(err error) bool {
 	return errors.As(err, &node) || errors.As(err, &conflict) || errors.Is(err, graph.ErrRecursionLimit)
 }
 
-// ExitCode maps an error of Run to the exit-code contract.
+// ExitCode maps an error of Run to the exit-code contract (package
+// contract).
 func ExitCode(err error) int {
 	var invalid *InvalidError
 	var failed *FailedError
 	var fenced *FencedError
 	switch {
 	case err == nil:
-		return ExitOK
+		return contract.ExitOK
 	case errors.Is(err, ErrDrained):
-		return ExitDrained
+		return contract.ExitDrained
 	case errors.As(err, &fenced):
-		return ExitTransient
+		return contract.ExitTransient
 	case errors.As(err, &invalid), errors.Is(err, graph.ErrInvalidGraph):
-		return ExitInvalid
+		return contract.ExitInvalid
 	case errors.As(err, &failed), failedForGood(err):
-		return ExitFailed
+		return contract.ExitFailed
 	}
-	return ExitTransient
+	return contract.ExitTransient
 }

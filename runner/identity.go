@@ -6,16 +6,13 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/graphjob/graphjob/contract"
+
 	"github.com/graphjob/graphjob/checkpoints"
 )
 
-// Identity sources, in the order ResolveID tries them.
-const (
-	EnvRunID           = "GRAPHJOB_RUN_ID"
-	EnvJobName         = "GRAPHJOB_JOB_NAME"       // set through the downward API by Jobs graphjob builds
-	EnvCompletionIndex = "JOB_COMPLETION_INDEX"    // set by Kubernetes in Indexed Jobs
-	envInKubernetes    = "KUBERNETES_SERVICE_HOST" // set in every pod
-)
+// envInKubernetes is set in every pod.
+const envInKubernetes = "KUBERNETES_SERVICE_HOST"
 
 // podSuffix is the random suffix the Job controller appends to a pod's name.
 var podSuffix = regexp.MustCompile(`-[a-z0-9]{5}$`)
@@ -29,17 +26,17 @@ func ResolveID(flag string, getenv func(string) string, hostname func() (string,
 	switch {
 	case flag != "":
 		id = flag
-	case getenv(EnvRunID) != "":
-		id = getenv(EnvRunID)
-	case getenv(EnvJobName) != "":
-		id = getenv(EnvJobName)
-		if i := getenv(EnvCompletionIndex); i != "" {
+	case getenv(contract.EnvRunID) != "":
+		id = getenv(contract.EnvRunID)
+	case getenv(contract.EnvJobName) != "":
+		id = getenv(contract.EnvJobName)
+		if i := getenv(contract.EnvCompletionIndex); i != "" {
 			id += "-" + i
 		}
 	case getenv(envInKubernetes) != "":
 		host, err := hostname()
 		if err != nil || !podSuffix.MatchString(host) {
-			return "", false, fmt.Errorf("in a pod whose hostname %q is not a Job pod's name: give --run-id or set %s", host, EnvRunID)
+			return "", false, fmt.Errorf("in a pod whose hostname %q is not a Job pod's name: give --run-id or set %s", host, contract.EnvRunID)
 		}
 		// An Indexed Job's pod is named JOB-INDEX-SUFFIX: the index stays.
 		id = podSuffix.ReplaceAllString(host, "")

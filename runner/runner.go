@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/graphjob/graphjob/contract"
+
 	"github.com/rs/zerolog"
 
 	"github.com/graphjob/graphjob/checkpoints"
@@ -38,11 +40,6 @@ func ParseDurability(s string) (Durability, error) {
 	return "", &InvalidError{fmt.Errorf("--durability %q: use sync, async or exit", s)}
 }
 
-// DefaultDrainTimeout is how long running tasks get to finish after the
-// first signal. It must stay below the pod's terminationGracePeriodSeconds
-// (30 s by default) so the commit lands before SIGKILL.
-const DefaultDrainTimeout = 25 * time.Second
-
 // Options describe one run.
 type Options struct {
 	Store *checkpoints.Store
@@ -58,7 +55,7 @@ type Options struct {
 	// Durability defaults to Sync.
 	Durability Durability
 	// Drain, when it closes, makes the run drain: no new superstep starts,
-	// running tasks get DrainTimeout (default DefaultDrainTimeout), what
+	// running tasks get DrainTimeout (default contract.DefaultDrainTimeout), what
 	// finished is committed, and Run returns ErrDrained. Cancelling ctx
 	// instead stops tasks at once; what finished is still committed.
 	Drain        <-chan struct{}
@@ -80,7 +77,7 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		o.Durability = Sync
 	}
 	if o.DrainTimeout <= 0 {
-		o.DrainTimeout = DefaultDrainTimeout
+		o.DrainTimeout = contract.DefaultDrainTimeout
 	}
 	if err := record(ctx, s, input, o); err != nil {
 		return zero, err

@@ -13,6 +13,7 @@ import (
 	"gocloud.dev/blob/memblob"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 	"github.com/graphjob/graphjob/runner"
 )
@@ -27,12 +28,12 @@ func TestResolveID(t *testing.T) {
 		generated bool
 		wantErr   bool
 	}{
-		{"the flag first", "mine", map[string]string{runner.EnvRunID: "env"}, "", "mine", false, false},
-		{"then GRAPHJOB_RUN_ID", "", map[string]string{runner.EnvRunID: "env", runner.EnvJobName: "job"}, "", "env", false, false},
-		{"then the Job's name", "", map[string]string{runner.EnvJobName: "nightly-29012345"}, "", "nightly-29012345", false, false},
-		{"with an Indexed Job's index", "", map[string]string{runner.EnvJobName: "shards", runner.EnvCompletionIndex: "3"}, "", "shards-3", false, false},
+		{"the flag first", "mine", map[string]string{contract.EnvRunID: "env"}, "", "mine", false, false},
+		{"then GRAPHJOB_RUN_ID", "", map[string]string{contract.EnvRunID: "env", contract.EnvJobName: "job"}, "", "env", false, false},
+		{"then the Job's name", "", map[string]string{contract.EnvJobName: "nightly-29012345"}, "", "nightly-29012345", false, false},
+		{"with an Indexed Job's index", "", map[string]string{contract.EnvJobName: "shards", contract.EnvCompletionIndex: "3"}, "", "shards-3", false, false},
 		{"a plain kubectl create job pod", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "loop-once-x7k2p", "loop-once", false, false},
-		{"an Indexed Job's pod", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", runner.EnvCompletionIndex: "2"}, "shards-2-ab3cd", "shards-2", false, false},
+		{"an Indexed Job's pod", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", contract.EnvCompletionIndex: "2"}, "shards-2-ab3cd", "shards-2", false, false},
 		{"a pod that is not a Job's", "", map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1"}, "scheduler", "", false, true},
 		{"else a new ID", "", nil, "laptop", "", true, false},
 		{"an ID that cannot name a run", "../up", nil, "", "", false, true},
@@ -124,28 +125,28 @@ func TestGuards(t *testing.T) {
 	fail.Store(true)
 	g := loop(t, &calls, &fail)
 	_, err := runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
-	if runner.ExitCode(err) != runner.ExitFailed {
+	if runner.ExitCode(err) != contract.ExitFailed {
 		t.Fatalf("a node that fails for good: %v (exit %d), want exit 3", err, runner.ExitCode(err))
 	}
 	// A failed run reports its failure and runs nothing.
 	before := calls.Load()
 	_, err = runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
 	var failed *runner.FailedError
-	if !errors.As(err, &failed) || runner.ExitCode(err) != runner.ExitFailed || calls.Load() != before {
+	if !errors.As(err, &failed) || runner.ExitCode(err) != contract.ExitFailed || calls.Load() != before {
 		t.Fatalf("a failed run again: %v, %d node calls", err, calls.Load()-before)
 	}
 	// A changed graph is refused, naming both digests.
 	o := options(s, runner.Sync)
 	o.Graph.Digest = "sha256:2"
 	_, err = runner.Run(t.Context(), g, loopState{}, o)
-	if runner.ExitCode(err) != runner.ExitInvalid || !strings.Contains(err.Error(), "sha256:1") || !strings.Contains(err.Error(), "sha256:2") {
+	if runner.ExitCode(err) != contract.ExitInvalid || !strings.Contains(err.Error(), "sha256:1") || !strings.Contains(err.Error(), "sha256:2") {
 		t.Fatalf("changed graph: %v", err)
 	}
 	// Other input given explicitly is refused.
 	o = options(s, runner.Sync)
 	o.InputGiven = true
 	_, err = runner.Run(t.Context(), g, loopState{Step: 1}, o)
-	if runner.ExitCode(err) != runner.ExitInvalid || !strings.Contains(err.Error(), `"step":1`) {
+	if runner.ExitCode(err) != contract.ExitInvalid || !strings.Contains(err.Error(), `"step":1`) {
 		t.Fatalf("changed input: %v", err)
 	}
 	// --retry-failed resumes from the last commit: work at step 3 runs again, nothing before it.
@@ -179,7 +180,7 @@ func TestDrain(t *testing.T) {
 				}
 			}})}
 			_, err := runner.Run(t.Context(), loop(t, &calls, nil), loopState{}, o)
-			if !errors.Is(err, runner.ErrDrained) || runner.ExitCode(err) != runner.ExitDrained {
+			if !errors.Is(err, runner.ErrDrained) || runner.ExitCode(err) != contract.ExitDrained {
 				t.Fatalf("drained run: %v", err)
 			}
 			last, err := s.LastStep(t.Context(), "r")
@@ -240,7 +241,7 @@ func TestProgressAcrossAttempts(t *testing.T) {
 				}
 			})
 			_, err := runner.Run(ctx, g, loopState{}, options(s, mode))
-			if runner.ExitCode(err) != runner.ExitDrained {
+			if runner.ExitCode(err) != contract.ExitDrained {
 				t.Fatalf("stopped run: %v, want exit 75", err)
 			}
 			got, err := runner.Run(t.Context(), itemsGraph(t, &worked, func(context.Context, int) {}), loopState{}, options(s, mode))
@@ -252,8 +253,8 @@ func TestProgressAcrossAttempts(t *testing.T) {
 			}
 			attempts, err := s.Attempts(t.Context(), "r")
 			must(t, err)
-			if len(attempts) != 2 || attempts[0].End == nil || attempts[0].End.Exit != runner.ExitDrained ||
-				attempts[1].End == nil || attempts[1].End.Exit != runner.ExitOK || attempts[0].From != -1 || attempts[1].From != 1 {
+			if len(attempts) != 2 || attempts[0].End == nil || attempts[0].End.Exit != contract.ExitDrained ||
+				attempts[1].End == nil || attempts[1].End.Exit != contract.ExitOK || attempts[0].From != -1 || attempts[1].From != 1 {
 				t.Errorf("attempts recorded: %+v", attempts)
 			}
 		})
@@ -273,7 +274,7 @@ func TestCursorFences(t *testing.T) {
 	})
 	_, err := runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
 	var fenced *runner.FencedError
-	if !errors.As(err, &fenced) || runner.ExitCode(err) != runner.ExitTransient {
+	if !errors.As(err, &fenced) || runner.ExitCode(err) != contract.ExitTransient {
 		t.Fatalf("run whose cursor was taken: %v, want fenced, exit 1", err)
 	}
 	if fmt.Sprint(worked) != "[0 1 2 3]" {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 )
 
 // Reprocess says which slots that ran a backfill runs again.
@@ -85,14 +86,14 @@ func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]Ba
 		isClaimed[t] = true
 	}
 	var out []BackfillSlot
-	for _, p := range e.Parsed.Between(from, to) {
+	for _, p := range e.Schedule.Between(from, to) {
 		sl := BackfillSlot{Time: p.Time, Note: p.Note, Found: StateNone, Skipped: p.Time.IsZero()}
 		if sl.Skipped {
 			sl.Found, sl.State = StateSkipped, StateSkipped
 			out = append(out, sl)
 			continue
 		}
-		sl.Run = JobName(e.Name, p.Time)
+		sl.Run = contract.Slot{Schedule: e.Name, Time: p.Time}.RunID()
 		if isClaimed[p.Time] {
 			if sl.Found, err = b.SlotState(ctx, e, p.Time); err != nil {
 				return nil, err

@@ -9,6 +9,7 @@ import (
 	"gocloud.dev/blob/memblob"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/scheduler"
 )
 
@@ -74,7 +75,7 @@ func TestBackfill(t *testing.T) {
 	e := entry(t, "hourly", "@hourly", scheduler.Catchup{})
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	to := from.Add(50 * time.Hour)
-	failing := scheduler.JobName("hourly", from.Add(7*time.Hour))
+	failing := contract.Slot{Schedule: "hourly", Time: from.Add(7 * time.Hour)}.RunID()
 	c := &cluster{looks: map[string]int{}, final: map[string]scheduler.RunState{}, result: func(run string) scheduler.RunState {
 		if run == failing {
 			return scheduler.StateFailed
@@ -83,11 +84,11 @@ func TestBackfill(t *testing.T) {
 	}}
 	// The live scheduler had the 10th slot.
 	live := from.Add(9 * time.Hour)
-	if err := store.ClaimSlot(ctx, checkpoints.Slot{Schedule: "hourly", Time: live, Run: scheduler.JobName("hourly", live), By: "scheduler"}); err != nil {
+	if err := store.ClaimSlot(ctx, checkpoints.Slot{Schedule: "hourly", Time: live, Run: contract.Slot{Schedule: "hourly", Time: live}.RunID(), By: "scheduler"}); err != nil {
 		t.Fatal(err)
 	}
-	c.active = map[string]bool{scheduler.JobName("hourly", live): false}
-	c.final[scheduler.JobName("hourly", live)] = scheduler.StateSucceeded
+	c.active = map[string]bool{contract.Slot{Schedule: "hourly", Time: live}.RunID(): false}
+	c.final[contract.Slot{Schedule: "hourly", Time: live}.RunID()] = scheduler.StateSucceeded
 
 	b := &scheduler.Backfill{Store: store, Launch: c, Parallel: 5, Reprocess: scheduler.ReprocessNone, Poll: time.Millisecond}
 	run := func() []scheduler.BackfillSlot {

@@ -9,9 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
-	clocktesting "k8s.io/utils/clock/testing"
-
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/scheduler"
 )
@@ -53,25 +50,26 @@ func BenchmarkTenThousandSchedules(b *testing.B) {
 					b.Fatal(err)
 				}
 				t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
-				clk := clocktesting.NewFakeClock(t0)
+				clk := newFakeClock(t0)
 				entries := make([]*scheduler.Entry, n)
 				for i := range entries {
-					s, err := scheduler.Parse("*/10 * * * * *", "Europe/Berlin", scheduler.Skip)
+					s, err := scheduler.Parse("*/10 * * * * *", "Europe/Berlin", scheduler.MissingSkip)
 					if err != nil {
 						b.Fatal(err)
 					}
-					entries[i] = &scheduler.Entry{Name: fmt.Sprintf("s%05d", i), Parsed: s}
+					entries[i] = &scheduler.Entry{Name: fmt.Sprintf("s%05d", i), Schedule: s}
 				}
 				runtime.GC()
 				var before runtime.MemStats
 				runtime.ReadMemStats(&before)
 				l := &timedLauncher{}
-				s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk, Log: zerolog.Nop()}
+				s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk.view()}
 				ctx, cancel := context.WithCancel(b.Context())
 				done := make(chan struct{})
 				started := time.Now()
-				go func() { defer close(done); _ = s.Run(ctx, entries) }()
-				for clk.Waiters() == 0 || s.Busy() > 0 {
+				s.Set(entries)
+				go func() { defer close(done); _ = s.Run(ctx, nil) }()
+				for !s.Waiting(clk.Now()) {
 					time.Sleep(time.Millisecond)
 				}
 				startS = time.Since(started).Seconds()

@@ -10,13 +10,13 @@ import (
 type Policy string
 
 const (
-	// None runs no missed slot: the scheduler goes on from the next one.
-	None Policy = "none"
-	// Latest runs the most recent missed slot (within the window).
-	Latest Policy = "latest"
-	// All runs every missed slot within the window, oldest first, up to Max
+	// CatchupNone runs no missed slot: the scheduler goes on from the next one.
+	CatchupNone Policy = "none"
+	// CatchupLatest runs the most recent missed slot (within the window).
+	CatchupLatest Policy = "latest"
+	// CatchupAll runs every missed slot within the window, oldest first, up to Max
 	// (the most recent Max).
-	All Policy = "all"
+	CatchupAll Policy = "all"
 )
 
 // Catchup is a schedule's catch-up rule.
@@ -35,9 +35,9 @@ const DefaultMax = 100
 // String describes the rule, such as "all within 24h0m0s, at most 100".
 func (c Catchup) String() string {
 	switch c.Policy {
-	case "", None:
+	case "", CatchupNone:
 		return "none"
-	case Latest:
+	case CatchupLatest:
 		if c.Window > 0 {
 			return fmt.Sprintf("latest within %v", c.Window)
 		}
@@ -56,7 +56,7 @@ func (c Catchup) String() string {
 // Check returns an error naming the field that is wrong.
 func (c Catchup) Check() error {
 	switch c.Policy {
-	case "", None, Latest, All:
+	case "", CatchupNone, CatchupLatest, CatchupAll:
 	default:
 		return fmt.Errorf("catchup.policy %q: use none, latest or all", c.Policy)
 	}
@@ -83,7 +83,7 @@ type Missed struct {
 // the window; All runs every slot within the window, the most recent Max.
 func (s *Schedule) CatchUp(last, now time.Time, c Catchup) Missed {
 	keep := 1
-	if c.Policy == All {
+	if c.Policy == CatchupAll {
 		keep = c.Max
 		if keep == 0 {
 			keep = DefaultMax
@@ -93,7 +93,7 @@ func (s *Schedule) CatchUp(last, now time.Time, c Catchup) Missed {
 	for t := s.Next(last); !t.IsZero() && !t.After(now); t = s.Next(t) {
 		age := now.Sub(t)
 		eligible := age < time.Second ||
-			(c.Policy == Latest || c.Policy == All) && (c.Window == 0 || age <= c.Window)
+			(c.Policy == CatchupLatest || c.Policy == CatchupAll) && (c.Window == 0 || age <= c.Window)
 		if !eligible {
 			m.Skipped++
 			continue

@@ -48,7 +48,7 @@ func TestConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	good := c.Entries
-	if c == nil || c.Store != "s3://runs?region=eu-central-1" || c.Job.Image == "" {
+	if c == nil || c.Store != "s3://runs?region=eu-central-1" || good[0].Job.Image == "" {
 		t.Fatalf("config %+v", c)
 	}
 	var names []string
@@ -58,13 +58,13 @@ func TestConfig(t *testing.T) {
 	if strings.Join(names, " ") != "nightly ticks" {
 		t.Errorf("good schedules %v, want nightly and the first ticks", names)
 	}
-	if rule := good[0].Rule; rule != (scheduler.Catchup{Policy: scheduler.All, Window: 24 * time.Hour, Max: 10}) || good[0].Parsed == nil {
+	if rule := good[0].Catchup; rule != (scheduler.Catchup{Policy: scheduler.CatchupAll, Window: 24 * time.Hour, Max: 10}) || good[0].Schedule == nil {
 		t.Errorf("nightly: %+v", rule)
 	}
 	for _, want := range []string{
 		`scheduler.yaml:13: schedule bad-zone: timeZone "Mars/Olympus"`,
 		`scheduler.yaml:17: schedule every-5s: concurrencyPolicy "Sometimes": use Allow, Forbid or Replace`,
-		`scheduler.yaml:21: schedule Two_Graphs: name "Two_Graphs"`,
+		`scheduler.yaml:21: schedule Two_Graphs: schedule name "Two_Graphs": use 1 to 47`,
 		`graph: give configMap or url, one of them`,
 		`scheduler.yaml:27: schedule ticks: name "ticks": the schedule on line 24 has it too`,
 	} {
@@ -85,16 +85,5 @@ func TestConfig(t *testing.T) {
 		if _, err := scheduler.ParseConfig("s.yaml", []byte(tt.text)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.text, err, tt.want)
 		}
-	}
-}
-
-func TestJobName(t *testing.T) {
-	slot := time.Date(2026, 3, 29, 3, 0, 0, 0, time.FixedZone("CEST", 2*3600))
-	if got := scheduler.JobName("nightly", slot); got != "nightly-20260329-010000" {
-		t.Errorf("JobName = %q", got)
-	}
-	long := strings.Repeat("a", 47)
-	if got := scheduler.JobName(long, slot); len(got) != 63 {
-		t.Errorf("the longest name makes a %d-character Job name, want 63", len(got))
 	}
 }

@@ -34,10 +34,12 @@ type Jobs struct {
 	graphs sync.Map
 }
 
-// Launch creates the slot's Job; one that exists is left as it is.
-func (j *Jobs) Launch(ctx context.Context, e *Entry, slot time.Time, run string) error {
-	r := e.Run
-	r.Name, r.Slot, r.Server = run, slot, j.Server
+// Launch creates the slot's Job; one that exists is left as it is. A Job
+// the API server refuses as invalid, or a graph that is not one, is a
+// *TerminalError.
+func (j *Jobs) Launch(ctx context.Context, e *Entry, slot time.Time, runID string) error {
+	r := e.Job
+	r.Name, r.Slot, r.Server = runID, slot, j.Server
 	if r.Image == "" {
 		r.Image = j.Image
 	}
@@ -48,19 +50,22 @@ func (j *Jobs) Launch(ctx context.Context, e *Entry, slot time.Time, run string)
 	r.Graph = g
 	job, err := kube.Job(r)
 	if err != nil {
-		return err
+		return &TerminalError{err}
 	}
 	_, err = j.Client.BatchV1().Jobs(r.Namespace).Create(ctx, job, metav1.CreateOptions{FieldManager: "graphjob-scheduler"})
-	if err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("creating job %s/%s: %w", r.Namespace, run, err)
+	switch {
+	case err == nil, apierrors.IsAlreadyExists(err):
+		return nil
+	case apierrors.IsInvalid(err), apierrors.IsBadRequest(err):
+		return &TerminalError{fmt.Errorf("the API server refuses job %s/%s: %w", r.Namespace, runID, err)}
 	}
-	return nil
+	return fmt.Errorf("creating job %s/%s: %w", r.Namespace, runID, err)
 }
 
 // Active lists the schedule's Jobs that have not finished, as the API
 // server has them now.
 func (j *Jobs) Active(ctx context.Context, e *Entry) ([]string, error) {
-	list, err := j.Client.BatchV1().Jobs(e.Run.Namespace).List(ctx, metav1.ListOptions{
+	list, err := j.Client.BatchV1().Jobs(e.Job.Namespace).List(ctx, metav1.ListOptions{
 		LabelSelector: labels.Set{kube.LabelSchedule: e.Name}.String(),
 	})
 	if err != nil {
@@ -77,7 +82,7 @@ func (j *Jobs) Active(ctx context.Context, e *Entry) ([]string, error) {
 
 // State says where a run's Job is: StateNone if there is none.
 func (j *Jobs) State(ctx context.Context, e *Entry, run string) (RunState, error) {
-	job, err := j.Client.BatchV1().Jobs(e.Run.Namespace).Get(ctx, run, metav1.GetOptions{})
+	job, err := j.Client.BatchV1().Jobs(e.Job.Namespace).Get(ctx, run, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return StateNone, nil
 	}
@@ -104,8 +109,8 @@ func jobState(job *batchv1.Job) RunState {
 
 // Stop deletes a run's Job and its pods: they get SIGTERM and drain, so the
 // run stays resumable.
-func (j *Jobs) Stop(ctx context.Context, e *Entry, run string) error {
-	err := j.Client.BatchV1().Jobs(e.Run.Namespace).Delete(ctx, run, metav1.DeleteOptions{
+func (j *Jobs) Stop(ctx context.Context, e *Entry, runID string) error {
+	err := j.Client.BatchV1().Jobs(e.Job.Namespace).Delete(ctx, runID, metav1.DeleteOptions{
 		PropagationPolicy: new(metav1.DeletePropagationBackground),
 	})
 	if apierrors.IsNotFound(err) {
@@ -124,15 +129,15 @@ func (j *Jobs) graph(ctx context.Context, e *Entry) (kube.Graph, error) {
 		}
 		name, digest, err := j.Describe(file)
 		if err != nil {
-			return kube.Graph{}, fmt.Errorf("the graph %s: %w", ref.URL, err)
+			return kube.Graph{}, &TerminalError{fmt.Errorf("the graph %s: %w", ref.URL, err)}
 		}
 		return kube.Graph{Name: name, Digest: digest, URL: ref.URL}, nil
 	}
-	key := e.Run.Namespace + "/" + ref.ConfigMap
+	key := e.Job.Namespace + "/" + ref.ConfigMap
 	if g, ok := j.graphs.Load(key); ok {
 		return g.(kube.Graph), nil
 	}
-	cm, err := j.Client.CoreV1().ConfigMaps(e.Run.Namespace).Get(ctx, ref.ConfigMap, metav1.GetOptions{})
+	cm, err := j.Client.CoreV1().ConfigMaps(e.Job.Namespace).Get(ctx, ref.ConfigMap, metav1.GetOptions{})
 	if err != nil {
 		return kube.Graph{}, fmt.Errorf("reading the graph's configmap: %w", err)
 	}
@@ -140,10 +145,10 @@ func (j *Jobs) graph(ctx context.Context, e *Entry) (kube.Graph, error) {
 	if g.Name == "" || g.Digest == "" {
 		file, ok := cm.Data[kube.GraphKey]
 		if !ok {
-			return kube.Graph{}, fmt.Errorf("configmap %s: it has no %s; make it with graphjob render configmap FILE", key, kube.GraphKey)
+			return kube.Graph{}, &TerminalError{fmt.Errorf("configmap %s: it has no %s; make it with graphjob render configmap FILE", key, kube.GraphKey)}
 		}
 		if g.Name, g.Digest, err = j.Describe([]byte(file)); err != nil {
-			return kube.Graph{}, fmt.Errorf("configmap %s: %w", key, err)
+			return kube.Graph{}, &TerminalError{fmt.Errorf("configmap %s: %w", key, err)}
 		}
 	}
 	if cm.Immutable != nil && *cm.Immutable {

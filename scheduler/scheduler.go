@@ -1,318 +1,344 @@
 package scheduler
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/rs/zerolog"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/client-go/util/workqueue"
 	"k8s.io/utils/clock"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 )
 
 // Launcher starts and stops the runs of slots: Jobs makes them Kubernetes
 // Jobs.
 type Launcher interface {
 	// Launch starts the run of a slot. A run started already (its Job
-	// exists) is no error: the run is the slot's, whoever made it.
-	Launch(ctx context.Context, e *Entry, slot time.Time, run string) error
-	// Active lists the schedule's runs that have not finished.
+	// exists) is no error: the run is the slot's, whoever made it. A
+	// *TerminalError says trying again cannot help.
+	Launch(ctx context.Context, e *Entry, slot time.Time, runID string) error
+	// Active lists the IDs of the schedule's runs that have not finished.
 	Active(ctx context.Context, e *Entry) ([]string, error)
 	// Stop stops a run of the schedule (concurrencyPolicy Replace).
-	Stop(ctx context.Context, e *Entry, run string) error
-}
-
-// Events are told what operators should see about a schedule, such as
-// Kubernetes Events. Warning is false for normal events.
-type Events interface {
-	Event(schedule string, warning bool, reason, message string)
+	Stop(ctx context.Context, e *Entry, runID string) error
 }
 
 const (
 	// DefaultHorizon is how far back a restarted scheduler looks for missed
 	// slots when a schedule's catch-up window does not say.
 	DefaultHorizon = 24 * time.Hour
-	// DefaultWorkers is how many slots fire at once.
+	// DefaultWorkers is how many schedules fire slots at once.
 	DefaultWorkers = 32
 	// launchTries bounds the tries to start a claimed slot's run: with
-	// backoff from 1 s doubling, about four minutes. A restart tries again.
+	// backoff from retryBase doubling, about four minutes. A restart tries
+	// again.
 	launchTries = 9
+	retryBase   = time.Second
 )
 
 // Scheduler fires the slots of its schedules: at each slot it claims the
 // slot in the store (create-only), and if the claim is its own, launches the
-// slot's run. Its timer is its own, on an injected clock; robfig/cron only
-// computes the slots. A schedule's slots fire in order, one at a time;
-// different schedules' fire in parallel, on Workers workers.
+// slot's run. Its work loop is client-go's rate-limiting workqueue, keyed by
+// schedule as Kubernetes' CronJob controller's: a schedule waits in it for
+// its next slot (AddAfter) or, after a transient error, for its backoff
+// (AddRateLimited), so one schedule's slots fire in order, and different
+// schedules' in parallel on Workers workers. robfig/cron only computes the
+// slots; the clock is injected.
+//
+// Set the exported fields before Run; Set may be called at any time.
 type Scheduler struct {
 	Store  *checkpoints.Store
 	Launch Launcher
 	// By names this scheduler in the slots it claims; "scheduler" if empty.
 	By string
 	// Clock is the real clock if nil.
-	Clock clock.Clock
+	Clock clock.WithTicker
 	// Horizon is DefaultHorizon if 0.
 	Horizon time.Duration
 	// Workers is DefaultWorkers if 0.
 	Workers int
-	Log     zerolog.Logger
 	// Metrics and Events are optional.
 	Metrics *Metrics
 	Events  Events
 
-	busy atomic.Int64
+	once      sync.Once
+	queue     workqueue.TypedRateLimitingInterface[string]
+	mu        sync.Mutex
+	schedules map[string]*schedule
 }
 
-// Busy returns how many catch-ups and slots Run handed to its workers are
-// unfinished: 0 when the scheduler only waits for the next slot.
-func (s *Scheduler) Busy() int { return int(s.busy.Load()) }
-
-// firing is work for a worker: a slot to fire, or (slot zero) a schedule
-// to start at now, which catches up on the slots it missed until then.
-type firing struct {
+// schedule is a schedule's entry and where its firing is. Only the worker
+// that holds the schedule's key in the queue changes it; wake is read by
+// Waiting under the Scheduler's mutex.
+type schedule struct {
 	entry *Entry
-	slot  time.Time
-	now   time.Time
-	tries int // earlier tries to launch it
-	// retryAt is when a retry is due.
-	retryAt time.Time
+	// started: the missed slots were caught up on.
+	started bool
+	// due are slots to fire, oldest first; next is the first slot after
+	// them, not due yet.
+	due  []time.Time
+	next time.Time
+	// wake is when the schedule's key comes out of the queue again; zero
+	// while it is due or being worked on.
+	wake time.Time
 }
 
-// at is when the firing is due.
-func (f firing) at() time.Time {
-	if f.tries > 0 {
-		return f.retryAt
+func (s *Scheduler) init() {
+	s.once.Do(func() {
+		if s.Clock == nil {
+			s.Clock = clock.RealClock{}
+		}
+		s.queue = workqueue.NewTypedRateLimitingQueueWithConfig(
+			workqueue.NewTypedItemExponentialFailureRateLimiter[string](retryBase, retryBase<<(launchTries-1)),
+			workqueue.TypedRateLimitingQueueConfig[string]{Clock: s.Clock},
+		)
+		if s.schedules == nil {
+			s.schedules = map[string]*schedule{}
+		}
+	})
+}
+
+// Set makes entries the scheduler's schedules: a new or changed one is
+// started again (caught up from its last claimed slot, then fired as it
+// comes), one left out or suspended stops, an unchanged one goes on as it
+// was. It returns the names of the schedules started.
+func (s *Scheduler) Set(entries []*Entry) []string {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var started []string
+	keep := map[string]bool{}
+	for _, e := range entries {
+		if e.Suspend {
+			continue
+		}
+		keep[e.Name] = true
+		if old := s.schedules[e.Name]; old != nil && old.entry.Equal(e) {
+			continue
+		}
+		s.schedules[e.Name] = &schedule{entry: e}
+		s.queue.Forget(e.Name)
+		s.queue.Add(e.Name)
+		started = append(started, e.Name)
 	}
-	return f.slot
+	for name := range s.schedules {
+		if !keep[name] {
+			delete(s.schedules, name) // its key, when it comes, finds nothing
+		}
+	}
+	return started
 }
 
-// Run fires the schedules' slots until ctx ends: first the missed slots
-// their catch-up rules pick, then each slot as it comes.
+// waiting reports whether, at now, every schedule waits for a time still to
+// come: a slot or a retry. Tests on a fake clock move it only then.
+func (s *Scheduler) waiting(now time.Time) bool {
+	s.init()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sc := range s.schedules {
+		if !sc.wake.After(now) {
+			return false
+		}
+	}
+	return true
+}
+
+// Run fires the slots of the schedules Set gave (and of entries, if any,
+// set first) until ctx ends. A slot whose firing has begun is finished.
 func (s *Scheduler) Run(ctx context.Context, entries []*Entry) error {
-	clk := s.clock()
+	s.init()
+	if entries != nil {
+		s.Set(entries)
+	}
 	n := s.Workers
 	if n <= 0 {
 		n = DefaultWorkers
 	}
-	r := &retries{wake: make(chan struct{}, 1)}
-	queues := make([]chan firing, n)
 	var wg sync.WaitGroup
-	for i := range queues {
-		queues[i] = make(chan firing, 64)
+	for range n {
 		wg.Go(func() {
-			for f := range queues[i] {
-				s.work(ctx, f, r)
+			for s.next(ctx) {
 			}
 		})
 	}
-	defer func() {
-		for _, q := range queues {
-			close(q)
-		}
-		wg.Wait()
-	}()
-	dispatch := func(f firing) bool {
-		h := fnv.New32a()
-		h.Write([]byte(f.entry.Name))
-		s.busy.Add(1)
-		select {
-		case queues[h.Sum32()%uint32(n)] <- f:
-			return true
-		case <-ctx.Done():
-			s.busy.Add(-1)
-			return false
-		}
-	}
+	<-ctx.Done()
+	s.queue.ShutDown()
+	wg.Wait()
+	return nil
+}
 
-	now := clk.Now()
-	due := &slotHeap{}
-	for _, e := range entries {
-		if e.Suspend {
-			s.Log.Info().Str("schedule", e.Name).Msg("schedule suspended")
-			continue
-		}
-		if !dispatch(firing{entry: e, now: now}) {
-			return nil
-		}
-		if next := e.Parsed.Next(now); !next.IsZero() {
-			heap.Push(due, firing{entry: e, slot: next})
-		}
+// next works on the next schedule that is due; false once the queue is
+// shut down.
+func (s *Scheduler) next(ctx context.Context) bool {
+	name, shutdown := s.queue.Get()
+	if shutdown {
+		return false
 	}
-	for {
-		var (
-			t     clock.Timer
-			timer <-chan time.Time
-		)
-		if due.Len() > 0 {
-			if wait := (*due)[0].at().Sub(clk.Now()); wait > 0 {
-				t = clk.NewTimer(wait)
-				timer = t.C()
-			} else {
-				timer = closed
-			}
+	defer s.queue.Done(name)
+	s.mu.Lock()
+	sc := s.schedules[name]
+	if sc != nil {
+		sc.wake = time.Time{}
+	}
+	s.mu.Unlock()
+	if sc == nil || ctx.Err() != nil {
+		return true
+	}
+	wake := s.sync(ctx, name, sc)
+	s.mu.Lock()
+	sc.wake = wake
+	s.mu.Unlock()
+	return true
+}
+
+// sync fires a schedule's due slots, in order, and queues the schedule
+// again for its next slot, or for a retry after a transient error. It
+// returns when the schedule's key comes out of the queue again.
+func (s *Scheduler) sync(ctx context.Context, name string, sc *schedule) time.Time {
+	e := sc.entry
+	now := s.Clock.Now()
+	if !sc.started {
+		due, err := s.catchUp(ctx, e, now)
+		if err != nil {
+			s.event(Event{Schedule: name, Warning: true, Reason: ReasonCatchUpFailed, Message: "schedule not caught up; trying again", Err: err})
+			return s.retry(name, now)
 		}
-		select {
-		case <-ctx.Done():
-		case <-r.wake:
-			for _, f := range r.take() {
-				heap.Push(due, f)
-				s.busy.Add(-1)
-			}
-		case <-timer:
-		}
-		if t != nil {
-			t.Stop()
-		}
+		sc.due, sc.next, sc.started = due, e.Schedule.Next(now), true
+	}
+	for !sc.next.IsZero() && !sc.next.After(now) {
+		sc.due = append(sc.due, sc.next)
+		s.Metrics.fired(now.Sub(sc.next))
+		sc.next = e.Schedule.Next(sc.next)
+	}
+	for len(sc.due) > 0 {
 		if ctx.Err() != nil {
-			return nil
+			return time.Time{} // the next leader catches up
 		}
-		now := clk.Now()
-		for due.Len() > 0 && !(*due)[0].at().After(now) {
-			f := heap.Pop(due).(firing)
-			if !dispatch(f) {
-				return nil
-			}
-			if f.tries > 0 {
-				continue
-			}
-			if next := f.entry.Parsed.Next(f.slot); !next.IsZero() {
-				heap.Push(due, firing{entry: f.entry, slot: next})
+		slot := sc.due[0]
+		// A slot whose firing begins is fired whole: claim and launch.
+		if err := s.fire(context.WithoutCancel(ctx), e, slot); err != nil {
+			if !s.failed(ctx, e, slot, err) {
+				return s.retry(name, now)
 			}
 		}
+		s.queue.Forget(name)
+		sc.due = sc.due[1:]
 	}
+	if sc.next.IsZero() {
+		return time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC) // no slot will come
+	}
+	s.queue.AddAfter(name, sc.next.Sub(now))
+	return sc.next
 }
 
-var closed = func() chan time.Time { c := make(chan time.Time); close(c); return c }()
-
-func (s *Scheduler) clock() clock.Clock {
-	if s.Clock == nil {
-		return clock.RealClock{}
-	}
-	return s.Clock
+// retry queues a schedule again after the backoff of its transient errors
+// and returns when it comes out.
+func (s *Scheduler) retry(name string, now time.Time) time.Time {
+	s.queue.AddRateLimited(name)
+	// The rate limiter's delay: retryBase doubling with each requeue.
+	return now.Add(retryBase << (s.queue.NumRequeues(name) - 1))
 }
 
-// work does a firing on its schedule's worker. Once ctx ends, the slots
-// dispatched still fire (they are due), but not retried; catch-ups stop.
-func (s *Scheduler) work(ctx context.Context, f firing, r *retries) {
-	defer s.busy.Add(-1)
-	if f.slot.IsZero() {
-		if ctx.Err() == nil {
-			s.catchUp(ctx, f.entry, f.now, r)
+// failed handles a slot that did not start. A user's mistake (a
+// *TerminalError) fails the slot's run for good: a Warning and a failed
+// result, which backfill --reprocess failed can start again. A transient
+// error is tried again (false), until launchTries; then the slot waits for
+// a restart.
+func (s *Scheduler) failed(ctx context.Context, e *Entry, slot time.Time, err error) bool {
+	ev := Event{Schedule: e.Name, Slot: slot, RunID: contract.Slot{Schedule: e.Name, Time: slot}.RunID(), Warning: true, Reason: ReasonSlotFailed, Err: err}
+	if _, ok := errors.AsType[*TerminalError](err); ok {
+		ev.Message = "slot failed: its run cannot start"
+		res := checkpoints.Result{Status: checkpoints.Failed, Error: "not started: " + err.Error()}
+		if err := s.Store.PutResult(ctx, ev.RunID, res); err != nil && !errors.Is(err, checkpoints.ErrExists) {
+			ev.Message += "; its failed result was not recorded: " + err.Error()
 		}
-		return
+		s.event(ev)
+		return true
 	}
-	stopping := ctx.Err() != nil
-	if f.tries == 0 {
-		s.Metrics.fired(s.clock().Since(f.slot))
+	tries := s.queue.NumRequeues(e.Name) + 1
+	ev.Reason = ReasonSlotNotStarted
+	switch {
+	case tries >= launchTries:
+		ev.Message = fmt.Sprintf("slot not started after %d tries; giving up until the scheduler restarts", tries)
+		s.event(ev)
+		return true
+	case tries == 1:
+		ev.Message = "slot not started yet; trying again"
+	default:
+		ev.Warning, ev.Message = false, fmt.Sprintf("slot not started (try %d); trying again", tries)
 	}
-	if err := s.fire(context.WithoutCancel(ctx), f.entry, f.slot); err != nil && !stopping {
-		s.retry(f, err, r)
-	}
+	s.event(ev)
+	return false
 }
 
-// retry hands a slot whose firing failed back to the loop, to fire again
-// after a backoff, or gives up on it after launchTries.
-func (s *Scheduler) retry(f firing, err error, r *retries) {
-	f.tries++
-	log := s.Log.Error().Err(err).Str("schedule", f.entry.Name).Time("slot", f.slot).Int("tries", f.tries)
-	slot := f.slot.UTC().Format(time.RFC3339)
-	if f.tries >= launchTries {
-		log.Msg("slot not started; giving up until the scheduler restarts")
-		s.event(f.entry, true, "SlotNotStarted", fmt.Sprintf("slot %s not started after %d tries: %v", slot, f.tries, err))
-		return
-	}
-	log.Msg("slot not started; trying again")
-	if f.tries == 1 {
-		s.event(f.entry, true, "SlotNotStarted", fmt.Sprintf("slot %s not started yet (trying again): %v", slot, err))
-	}
-	f.retryAt = s.clock().Now().Add(time.Second << (f.tries - 1))
-	s.busy.Add(1) // until the loop takes it
-	r.add(f)
-}
-
-// catchUp starts a schedule: it fires the missed slots its catch-up rule
-// picks and were not claimed, and launches the run of the newest claimed
-// slots that have none (their scheduler stopped between claim and launch).
-func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time, r *retries) {
-	log := s.Log.With().Str("schedule", e.Name).Logger()
+// catchUp starts a schedule at now: it returns the missed slots its
+// catch-up rule picks that were not claimed, and the newest claimed slots
+// that have no run (their scheduler stopped between claim and launch),
+// oldest first.
+func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) ([]time.Time, error) {
 	horizon := s.Horizon
 	if horizon == 0 {
 		horizon = DefaultHorizon
 	}
-	if e.Rule.Window > 0 {
-		horizon = e.Rule.Window
+	if e.Catchup.Window > 0 {
+		horizon = e.Catchup.Window
 	}
 	from := now.Add(-horizon)
 	// Slots from before the schedule existed are not missed.
 	since, err := s.Store.ScheduleSince(ctx, e.Name, now)
 	if err != nil {
-		log.Error().Err(err).Msg("schedule not caught up")
-		s.event(e, true, "CatchUpFailed", err.Error())
-		return
+		return nil, err
 	}
 	if since.After(from) {
 		from = since
 	}
 	times, err := s.Store.SlotTimes(ctx, e.Name, from, now.Add(time.Second))
 	if err != nil {
-		log.Error().Err(err).Msg("schedule not caught up")
-		s.event(e, true, "CatchUpFailed", err.Error())
-		return
+		return nil, err
 	}
 	claimed := make(map[time.Time]bool, len(times))
 	for _, t := range times {
 		claimed[t] = true
 	}
+	var orphans []time.Time
 	for i := len(times) - 1; i >= 0; i-- {
 		started, err := s.started(ctx, e, times[i])
 		if err != nil {
-			log.Error().Err(err).Time("slot", times[i]).Msg("claimed slot not checked")
-			break
+			return nil, err
 		}
 		if started {
 			break
 		}
-		if err := s.Launch.Launch(ctx, e, times[i], JobName(e.Name, times[i])); err != nil {
-			s.retry(firing{entry: e, slot: times[i]}, err, r)
-			break
-		}
-		log.Info().Time("slot", times[i]).Msg("claimed slot had no run: started")
+		orphans = append([]time.Time{times[i]}, orphans...)
 	}
 	// Missed slots are those after the last that was claimed.
 	if n := len(times); n > 0 && times[n-1].After(from) {
 		from = times[n-1]
 	}
-	missed := e.Parsed.CatchUp(from, now, e.Rule)
-	var run []time.Time
+	missed := e.Schedule.CatchUp(from, now, e.Catchup)
+	due := orphans
 	for _, t := range missed.Run {
 		if !claimed[t] {
-			run = append(run, t)
+			due = append(due, t)
 		}
 	}
-	if len(run) > 0 || missed.Skipped > 0 {
-		log.Info().Int("to_run", len(run)).Int("skipped", missed.Skipped).Msg("catching up")
+	if len(due) > 0 || missed.Skipped > 0 {
+		s.event(Event{Schedule: e.Name, Reason: ReasonCatchingUp,
+			Message: fmt.Sprintf("catching up: %d slots to run (%d claimed without a run), %d skipped by catch-up %s", len(due), len(orphans), missed.Skipped, e.Catchup)})
 	}
-	s.Metrics.caughtUp(len(run), missed.Skipped)
-	for _, t := range run {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := s.fire(ctx, e, t); err != nil && ctx.Err() == nil {
-			s.retry(firing{entry: e, slot: t}, err, r)
-		}
-	}
+	s.Metrics.caughtUp(len(due)-len(orphans), missed.Skipped)
+	return due, nil
 }
 
 // started says whether a claimed slot needs nothing more: it was skipped,
-// or its run has started (its run record exists).
+// or its run has started (its run record exists), or it failed to start
+// for good (its result exists).
 func (s *Scheduler) started(ctx context.Context, e *Entry, slot time.Time) (bool, error) {
 	sl, err := s.Store.Slot(ctx, e.Name, slot)
 	if err != nil {
@@ -323,6 +349,9 @@ func (s *Scheduler) started(ctx context.Context, e *Entry, slot time.Time) (bool
 	}
 	_, err = s.Store.Run(ctx, sl.Run)
 	if errors.Is(err, checkpoints.ErrNotFound) {
+		_, err = s.Store.Result(ctx, sl.Run)
+	}
+	if errors.Is(err, checkpoints.ErrNotFound) {
 		return false, nil
 	}
 	return err == nil, err
@@ -331,12 +360,11 @@ func (s *Scheduler) started(ctx context.Context, e *Entry, slot time.Time) (bool
 // fire claims a slot and, if the claim is this scheduler's, launches its run
 // as the schedule's concurrency policy says. A slot claimed before is
 // launched again only if its run never started (launching is idempotent:
-// the Job's name is the slot's). An error means the slot should be fired
-// again later.
+// the Job's name is the slot's).
 func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
-	run := JobName(e.Name, slot)
-	log := s.Log.With().Str("schedule", e.Name).Time("slot", slot).Str("run_id", run).Logger()
-	claim := checkpoints.Slot{Schedule: e.Name, Time: slot, Run: run, By: s.By}
+	runID := contract.Slot{Schedule: e.Name, Time: slot}.RunID()
+	ev := Event{Schedule: e.Name, Slot: slot, RunID: runID}
+	claim := checkpoints.Slot{Schedule: e.Name, Time: slot, Run: runID, By: s.By}
 	if claim.By == "" {
 		claim.By = "scheduler"
 	}
@@ -355,79 +383,41 @@ func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
 	case errors.Is(err, checkpoints.ErrExists):
 		started, err := s.started(ctx, e, slot)
 		if err != nil || started {
-			log.Debug().Err(err).Msg("slot claimed before")
 			return err
 		}
-		log.Info().Msg("slot claimed before, its run not started")
+		ev.Reason, ev.Message = ReasonSlotOrphaned, "slot claimed before, its run not started: starting it"
+		s.event(ev)
 	case err != nil:
 		return fmt.Errorf("claiming the slot: %w", err)
 	case claim.Skipped != "":
-		log.Info().Str("reason", claim.Skipped).Msg("slot skipped")
+		ev.Reason, ev.Message = ReasonSlotSkipped, "slot skipped: "+claim.Skipped
 		s.Metrics.skipped()
-		s.event(e, false, "SlotSkipped", fmt.Sprintf("slot %s skipped: %s", slot.UTC().Format(time.RFC3339), claim.Skipped))
+		s.event(ev)
 		return nil
 	}
 	if e.ConcurrencyPolicy == batchv1.ReplaceConcurrent {
 		for _, old := range active {
-			if old == run {
+			if old == runID {
 				continue // the slot's own Job, made by an earlier try
 			}
 			if err := s.Launch.Stop(ctx, e, old); err != nil {
 				return fmt.Errorf("replacing run %s: %w", old, err)
 			}
-			log.Info().Str("replaced", old).Msg("run stopped: concurrencyPolicy Replace")
+			s.event(Event{Schedule: e.Name, Slot: slot, RunID: old, Reason: ReasonRunReplaced, Message: "run stopped: concurrencyPolicy Replace"})
 		}
 	}
-	if err := s.Launch.Launch(ctx, e, slot, run); err != nil {
+	if err := s.Launch.Launch(ctx, e, slot, runID); err != nil {
 		s.Metrics.launchFailed()
 		return err
 	}
 	s.Metrics.launched()
-	log.Info().Msg("slot fired")
+	ev.Reason, ev.Message = ReasonSlotStarted, "slot fired: its run started"
+	s.event(ev)
 	return nil
 }
 
-func (s *Scheduler) event(e *Entry, warning bool, reason, msg string) {
+func (s *Scheduler) event(ev Event) {
 	if s.Events != nil {
-		s.Events.Event(e.Name, warning, reason, msg)
+		s.Events.Event(ev)
 	}
-}
-
-// retries holds the firings to try again, for the loop to take.
-type retries struct {
-	mu   sync.Mutex
-	list []firing
-	wake chan struct{}
-}
-
-func (r *retries) add(f firing) {
-	r.mu.Lock()
-	r.list = append(r.list, f)
-	r.mu.Unlock()
-	select {
-	case r.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (r *retries) take() []firing {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	l := r.list
-	r.list = nil
-	return l
-}
-
-// slotHeap orders firings, earliest first.
-type slotHeap []firing
-
-func (h slotHeap) Len() int           { return len(h) }
-func (h slotHeap) Less(i, j int) bool { return h[i].at().Before(h[j].at()) }
-func (h slotHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *slotHeap) Push(x any)        { *h = append(*h, x.(firing)) }
-func (h *slotHeap) Pop() any {
-	old := *h
-	x := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return x
 }

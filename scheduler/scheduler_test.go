@@ -9,12 +9,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rs/zerolog"
 	"gocloud.dev/blob/memblob"
 	batchv1 "k8s.io/api/batch/v1"
-	clocktesting "k8s.io/utils/clock/testing"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/scheduler"
 )
 
@@ -77,32 +76,33 @@ func (l *launches) count() int {
 
 func entry(t *testing.T, name, expr string, c scheduler.Catchup) *scheduler.Entry {
 	t.Helper()
-	s, err := scheduler.Parse(expr, "UTC", scheduler.Skip)
+	s, err := scheduler.Parse(expr, "UTC", scheduler.MissingSkip)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &scheduler.Entry{Name: name, Schedule: expr, Parsed: s, Rule: c}
+	return &scheduler.Entry{Name: name, Schedule: s, Catchup: c}
 }
 
 // schedulers are n schedulers sharing a store, a cluster and a fake clock.
 type schedulers struct {
 	t     *testing.T
-	clk   *clocktesting.FakeClock
+	clk   *fakeClock
 	s     []*scheduler.Scheduler
 	stops []func()
 }
 
 // start runs n schedulers until stop, and waits for their catch-up.
-func start(t *testing.T, n int, store *checkpoints.Store, clk *clocktesting.FakeClock, l *launches, entries ...*scheduler.Entry) *schedulers {
+func start(t *testing.T, n int, store *checkpoints.Store, clk *fakeClock, l *launches, entries ...*scheduler.Entry) *schedulers {
 	t.Helper()
 	r := &schedulers{t: t, clk: clk}
 	for range n {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
-		s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk, Log: zerolog.New(zerolog.NewTestWriter(t))}
+		s := &scheduler.Scheduler{Store: store, Launch: l, Clock: clk.view(), Events: testEvents{t}}
+		s.Set(entries)
 		go func() {
 			defer close(done)
-			_ = s.Run(ctx, entries)
+			_ = s.Run(ctx, nil)
 		}()
 		r.s = append(r.s, s)
 		r.stops = append(r.stops, func() { cancel(); <-done })
@@ -111,14 +111,14 @@ func start(t *testing.T, n int, store *checkpoints.Store, clk *clocktesting.Fake
 	return r
 }
 
-// wait returns once every scheduler waits on its timer with nothing to do.
+// wait returns once every scheduler waits for a time to come.
 func (r *schedulers) wait() {
 	r.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		idle := r.clk.Waiters() == len(r.s)
+		idle := true
 		for _, s := range r.s {
-			idle = idle && s.Busy() == 0
+			idle = idle && s.Waiting(r.clk.Now())
 		}
 		if idle {
 			return
@@ -152,10 +152,10 @@ func (r *schedulers) stop() {
 func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
-	clk := clocktesting.NewFakeClock(t0)
+	clk := newFakeClock(t0)
 	l := &launches{}
-	all := entry(t, "ticks", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.All})
-	none := entry(t, "quiet", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.None})
+	all := entry(t, "ticks", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.CatchupAll})
+	none := entry(t, "quiet", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.CatchupNone})
 
 	r := start(t, 1, store, clk, l, all, none)
 	r.step(20 * time.Second) // 00:05 .. 00:20: 4 slots each
@@ -192,7 +192,7 @@ func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 
 	// Two schedulers on one store and one cluster: each slot once.
 	l2 := &launches{}
-	both := entry(t, "both", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.Latest})
+	both := entry(t, "both", "*/5 * * * * *", scheduler.Catchup{Policy: scheduler.CatchupLatest})
 	r = start(t, 2, store, clk, l2, both)
 	r.step(50 * time.Second)
 	r.stop()
@@ -206,7 +206,7 @@ func TestSchedulerFiresAndCatchesUp(t *testing.T) {
 func TestConcurrencyPolicies(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
-	clk := clocktesting.NewFakeClock(t0)
+	clk := newFakeClock(t0)
 	l := &launches{}
 	forbid := entry(t, "forbid", "*/5 * * * * *", scheduler.Catchup{})
 	forbid.ConcurrencyPolicy = batchv1.ForbidConcurrent
@@ -245,7 +245,7 @@ func TestConcurrencyPolicies(t *testing.T) {
 func TestLaunchRetried(t *testing.T) {
 	t0 := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
 	store := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
-	clk := clocktesting.NewFakeClock(t0)
+	clk := newFakeClock(t0)
 	l := &launches{fail: 2}
 	e := entry(t, "flaky", "@every 1m", scheduler.Catchup{})
 	r := start(t, 1, store, clk, l, e)
@@ -261,7 +261,7 @@ func TestLaunchRetried(t *testing.T) {
 
 	// A slot claimed, its scheduler gone before the launch.
 	orphan := t0.Add(2 * time.Minute)
-	if err := store.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "flaky", Time: orphan, Run: scheduler.JobName("flaky", orphan), By: "scheduler"}); err != nil {
+	if err := store.ClaimSlot(t.Context(), checkpoints.Slot{Schedule: "flaky", Time: orphan, Run: contract.Slot{Schedule: "flaky", Time: orphan}.RunID(), By: "scheduler"}); err != nil {
 		t.Fatal(err)
 	}
 	clk.SetTime(orphan.Add(10 * time.Second))
@@ -275,4 +275,11 @@ func TestLaunchRetried(t *testing.T) {
 	if !slices.Contains(l.runs, "flaky-20261124-000200") {
 		t.Errorf("runs %v: the claimed slot's run was not started", l.runs)
 	}
+}
+
+// testEvents logs a scheduler's events in the test's log.
+type testEvents struct{ t *testing.T }
+
+func (e testEvents) Event(ev scheduler.Event) {
+	e.t.Logf("%s %s %s: %s %v", ev.Reason, ev.Schedule, ev.RunID, ev.Message, ev.Err)
 }

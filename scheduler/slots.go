@@ -14,11 +14,11 @@ import (
 type Missing string
 
 const (
-	// Skip drops the slot, as cron and Kubernetes CronJobs do.
-	Skip Missing = "skip"
-	// Shift runs it at the instant the clocks jumped (03:00 when 02:00 to
+	// MissingSkip drops the slot, as cron and Kubernetes CronJobs do.
+	MissingSkip Missing = "skip"
+	// MissingShift runs it at the instant the clocks jumped (03:00 when 02:00 to
 	// 03:00 is skipped): once for all the slots inside the gap.
-	Shift Missing = "shift"
+	MissingShift Missing = "shift"
 )
 
 // A wall-clock time repeated when the clocks go back runs once, at its
@@ -45,9 +45,9 @@ func Parse(expr, zone string, missing Missing) (*Schedule, error) {
 		return nil, errors.New("schedule: give the time zone in timeZone, not in the expression")
 	}
 	if missing == "" {
-		missing = Skip
+		missing = MissingSkip
 	}
-	if missing != Skip && missing != Shift {
+	if missing != MissingSkip && missing != MissingShift {
 		return nil, fmt.Errorf("dst.missing %q: use skip or shift", missing)
 	}
 	loc, err := time.LoadLocation(zone)
@@ -179,7 +179,7 @@ func (s *Schedule) instant(wall time.Time) (time.Time, bool) {
 	if at, ok := firstOccurrence(wall, s.loc); ok {
 		return at, true
 	}
-	if s.missing == Skip {
+	if s.missing == MissingSkip {
 		return time.Time{}, false
 	}
 	return gapEnd(wall, s.loc), true

@@ -43,31 +43,31 @@ func TestDST(t *testing.T) {
 		from, to         string // local dates
 		want             string
 	}{
-		{"a daily slot in the skipped hour is skipped", "30 2 * * *", la, scheduler.Skip, "2026-03-07", "2026-03-10",
+		{"a daily slot in the skipped hour is skipped", "30 2 * * *", la, scheduler.MissingSkip, "2026-03-07", "2026-03-10",
 			"2026-03-07T10:30:00Z 2026-03-09T09:30:00Z"},
-		{"or runs when the clocks jump", "30 2 * * *", la, scheduler.Shift, "2026-03-07", "2026-03-10",
+		{"or runs when the clocks jump", "30 2 * * *", la, scheduler.MissingShift, "2026-03-07", "2026-03-10",
 			"2026-03-07T10:30:00Z 2026-03-08T10:00:00Z 2026-03-09T09:30:00Z"},
-		{"a daily slot in the repeated hour runs once", "30 1 * * *", la, scheduler.Skip, "2026-10-31", "2026-11-03",
+		{"a daily slot in the repeated hour runs once", "30 1 * * *", la, scheduler.MissingSkip, "2026-10-31", "2026-11-03",
 			"2026-10-31T08:30:00Z 2026-11-01T08:30:00Z 2026-11-02T09:30:00Z"},
-		{"half-hourly over the gap, skip", "*/30 * * * *", la, scheduler.Skip, "2026-03-08T00:45", "2026-03-08T03:45",
+		{"half-hourly over the gap, skip", "*/30 * * * *", la, scheduler.MissingSkip, "2026-03-08T00:45", "2026-03-08T03:45",
 			"2026-03-08T09:00:00Z 2026-03-08T09:30:00Z 2026-03-08T10:00:00Z 2026-03-08T10:30:00Z"},
-		{"half-hourly over the gap, shift: the gap's slots run once, with 03:00's", "*/30 * * * *", la, scheduler.Shift, "2026-03-08T00:45", "2026-03-08T03:45",
+		{"half-hourly over the gap, shift: the gap's slots run once, with 03:00's", "*/30 * * * *", la, scheduler.MissingShift, "2026-03-08T00:45", "2026-03-08T03:45",
 			"2026-03-08T09:00:00Z 2026-03-08T09:30:00Z 2026-03-08T10:00:00Z 2026-03-08T10:30:00Z"},
-		{"half-hourly over the repeated hour: its wall times run once", "*/30 * * * *", la, scheduler.Skip, "2026-11-01T00:45", "2026-11-01T02:45",
+		{"half-hourly over the repeated hour: its wall times run once", "*/30 * * * *", la, scheduler.MissingSkip, "2026-11-01T00:45", "2026-11-01T02:45",
 			"2026-11-01T08:00:00Z 2026-11-01T08:30:00Z 2026-11-01T10:00:00Z 2026-11-01T10:30:00Z"},
-		{"Berlin: skipped", "30 2 * * *", berlin, scheduler.Skip, "2026-03-28", "2026-03-31",
+		{"Berlin: skipped", "30 2 * * *", berlin, scheduler.MissingSkip, "2026-03-28", "2026-03-31",
 			"2026-03-28T01:30:00Z 2026-03-30T00:30:00Z"},
-		{"Berlin: shifted", "30 2 * * *", berlin, scheduler.Shift, "2026-03-28", "2026-03-31",
+		{"Berlin: shifted", "30 2 * * *", berlin, scheduler.MissingShift, "2026-03-28", "2026-03-31",
 			"2026-03-28T01:30:00Z 2026-03-29T01:00:00Z 2026-03-30T00:30:00Z"},
-		{"Berlin: repeated, once", "30 2 * * *", berlin, scheduler.Shift, "2026-10-24", "2026-10-27",
+		{"Berlin: repeated, once", "30 2 * * *", berlin, scheduler.MissingShift, "2026-10-24", "2026-10-27",
 			"2026-10-24T00:30:00Z 2026-10-25T00:30:00Z 2026-10-26T01:30:00Z"},
-		{"Berlin: hourly across the fall-back", "0 * * * *", berlin, scheduler.Skip, "2026-10-25T01:30", "2026-10-25T04:30",
+		{"Berlin: hourly across the fall-back", "0 * * * *", berlin, scheduler.MissingSkip, "2026-10-25T01:30", "2026-10-25T04:30",
 			"2026-10-25T00:00:00Z 2026-10-25T02:00:00Z 2026-10-25T03:00:00Z"},
-		{"seconds", "*/20 * * * * *", "UTC", scheduler.Skip, "2026-01-01T00:00", "2026-01-01T00:01",
+		{"seconds", "*/20 * * * * *", "UTC", scheduler.MissingSkip, "2026-01-01T00:00", "2026-01-01T00:01",
 			"2026-01-01T00:00:20Z 2026-01-01T00:00:40Z 2026-01-01T00:01:00Z"},
-		{"a descriptor, in the zone", "@daily", berlin, scheduler.Skip, "2026-07-01", "2026-07-03",
+		{"a descriptor, in the zone", "@daily", berlin, scheduler.MissingSkip, "2026-07-01", "2026-07-03",
 			"2026-07-01T22:00:00Z 2026-07-02T22:00:00Z"},
-		{"@every counts from the epoch, not the wall clock", "@every 90m", la, scheduler.Skip, "2026-03-08T00:00", "2026-03-08T04:00",
+		{"@every counts from the epoch, not the wall clock", "@every 90m", la, scheduler.MissingSkip, "2026-03-08T00:00", "2026-03-08T04:00",
 			"2026-03-08T09:00:00Z 2026-03-08T10:30:00Z"},
 	}
 	for _, tt := range tests {
@@ -115,7 +115,7 @@ func TestParseErrors(t *testing.T) {
 // TestCatchUp: a schedule every minute, down for n minutes (the last slot
 // 30 s ago, so none is on time).
 func TestCatchUp(t *testing.T) {
-	s, err := scheduler.Parse("* * * * *", "UTC", scheduler.Skip)
+	s, err := scheduler.Parse("* * * * *", "UTC", scheduler.MissingSkip)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,12 +125,12 @@ func TestCatchUp(t *testing.T) {
 		c    scheduler.Catchup
 		want func(n int) (run, skipped int)
 	}{
-		{"none", scheduler.Catchup{Policy: scheduler.None}, func(n int) (int, int) { return 0, n }},
-		{"latest", scheduler.Catchup{Policy: scheduler.Latest}, func(n int) (int, int) { return min(n, 1), max(n-1, 0) }},
-		{"latest within 10m", scheduler.Catchup{Policy: scheduler.Latest, Window: 10 * time.Minute}, func(n int) (int, int) { return min(n, 1), max(n-1, 0) }},
-		{"all", scheduler.Catchup{Policy: scheduler.All}, func(n int) (int, int) { return min(n, 100), max(n-100, 0) }},
-		{"all, max 5", scheduler.Catchup{Policy: scheduler.All, Max: 5}, func(n int) (int, int) { return min(n, 5), max(n-5, 0) }},
-		{"all within 10m", scheduler.Catchup{Policy: scheduler.All, Window: 10 * time.Minute}, func(n int) (int, int) { return min(n, 10), max(n-10, 0) }},
+		{"none", scheduler.Catchup{Policy: scheduler.CatchupNone}, func(n int) (int, int) { return 0, n }},
+		{"latest", scheduler.Catchup{Policy: scheduler.CatchupLatest}, func(n int) (int, int) { return min(n, 1), max(n-1, 0) }},
+		{"latest within 10m", scheduler.Catchup{Policy: scheduler.CatchupLatest, Window: 10 * time.Minute}, func(n int) (int, int) { return min(n, 1), max(n-1, 0) }},
+		{"all", scheduler.Catchup{Policy: scheduler.CatchupAll}, func(n int) (int, int) { return min(n, 100), max(n-100, 0) }},
+		{"all, max 5", scheduler.Catchup{Policy: scheduler.CatchupAll, Max: 5}, func(n int) (int, int) { return min(n, 5), max(n-5, 0) }},
+		{"all within 10m", scheduler.Catchup{Policy: scheduler.CatchupAll, Window: 10 * time.Minute}, func(n int) (int, int) { return min(n, 10), max(n-10, 0) }},
 	}
 	for _, n := range []int{0, 1, 99, 101, 10_000} {
 		now := last.Add(time.Duration(n)*time.Minute + 30*time.Second)
@@ -151,7 +151,7 @@ func TestCatchUp(t *testing.T) {
 		}
 	}
 	// A slot due now is on time: it runs even under none.
-	if m := s.CatchUp(last, last.Add(3*time.Minute), scheduler.Catchup{Policy: scheduler.None}); len(m.Run) != 1 || m.Skipped != 2 {
+	if m := s.CatchUp(last, last.Add(3*time.Minute), scheduler.Catchup{Policy: scheduler.CatchupNone}); len(m.Run) != 1 || m.Skipped != 2 {
 		t.Errorf("on time under none: %+v", m)
 	}
 	if err := (scheduler.Catchup{Policy: "some"}).Check(); err == nil || !strings.Contains(err.Error(), "catchup.policy") {
@@ -167,9 +167,9 @@ func FuzzSchedule(f *testing.F) {
 		f.Add(expr, uint8(1), int64(1772900000), true)
 	}
 	f.Fuzz(func(t *testing.T, expr string, z uint8, start int64, shift bool) {
-		missing := scheduler.Skip
+		missing := scheduler.MissingSkip
 		if shift {
-			missing = scheduler.Shift
+			missing = scheduler.MissingShift
 		}
 		s, err := scheduler.Parse(expr, zones[int(z)%len(zones)], missing)
 		if err != nil {
@@ -209,11 +209,11 @@ func TestBetween(t *testing.T) {
 		missing scheduler.Missing
 		want    []string
 	}{
-		{scheduler.Skip, []string{
+		{scheduler.MissingSkip, []string{
 			"03-28 02:30 CET", "03-29 skipped: the clocks jump over 2026-03-29 02:30:00 Europe/Berlin (dst missing: skip)", "03-30 02:30 CEST",
 			"10-24 02:30 CEST", "10-25 02:30 CEST repeated: 2026-10-25 02:30:00 Europe/Berlin happens twice; runs once, at the first (CEST)", "10-26 02:30 CET",
 		}},
-		{scheduler.Shift, []string{
+		{scheduler.MissingShift, []string{
 			"03-28 02:30 CET", "03-29 03:00 CEST shifted: the clocks jump over 2026-03-29 02:30:00 Europe/Berlin; runs at the jump, 03:00:00 CEST (dst missing: shift)", "03-30 02:30 CEST",
 			"10-24 02:30 CEST", "10-25 02:30 CEST repeated: 2026-10-25 02:30:00 Europe/Berlin happens twice; runs once, at the first (CEST)", "10-26 02:30 CET",
 		}},

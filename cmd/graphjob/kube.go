@@ -12,8 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
-	"github.com/graphjob/graphjob/runner"
 )
 
 // jobFlags are the flags of the commands that make Jobs: render, submit.
@@ -65,7 +65,7 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.Int32Var(&f.backoffLimit, "backoff-limit", 6, "pods that may fail transiently (exit 1) before the Job fails; drained and disrupted pods do not count")
 	fl.DurationVar(&f.activeDeadline, "active-deadline", 0, "fail the run if it takes longer (default: no limit)")
 	fl.DurationVar(&f.ttl, "ttl-after-finished", 0, "delete the finished Job after this long (default: keep it)")
-	fl.DurationVar(&f.drainTimeout, "drain-timeout", runner.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", contract.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable of the pod, KEY=VALUE; repeatable")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "the pod's service account (its token is not mounted)")
 	fl.StringVar(&f.cpu, "cpu", "100m", "CPU requested")
@@ -75,14 +75,14 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.StringVar(&f.kubeVersion, "kube-version", "", "the Kubernetes version to render for, such as 1.28: fields it lacks are left out (default: the newest)")
 }
 
-// run makes the kube.Run of a graph file; the file's bytes are returned for
+// run makes the kube.Template of a graph file; the file's bytes are returned for
 // its ConfigMap.
-func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron bool) (kube.Run, []byte, error) {
+func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron bool) (kube.Template, []byte, error) {
 	gr, data, err := loadGraph(ctx, file)
 	if err != nil {
-		return kube.Run{}, nil, err
+		return kube.Template{}, nil, err
 	}
-	r := kube.Run{
+	r := kube.Template{
 		Name: f.name, Namespace: f.namespace, Image: f.image, Store: f.store, StoreSecret: f.storeSecret,
 		Graph:          kube.Graph{Name: gr.Name, Digest: gr.Digest, URL: f.graphURL},
 		BackoffLimit:   &f.backoffLimit,
@@ -164,7 +164,7 @@ func (f *jobFlags) print(g *globals, objs ...any) error {
 
 // printWithGraph prints obj, after the ConfigMap holding the graph file
 // when the run reads it from one.
-func (f *jobFlags) printWithGraph(g *globals, r kube.Run, file []byte, obj any) error {
+func (f *jobFlags) printWithGraph(g *globals, r kube.Template, file []byte, obj any) error {
 	if r.Graph.ConfigMap == "" {
 		return f.print(g, obj)
 	}

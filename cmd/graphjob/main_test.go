@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/graphjob/graphjob/runner"
+	"github.com/graphjob/graphjob/contract"
 )
 
 // cli runs graphjob with args and returns its exit code, stdout and stderr.
@@ -156,7 +156,7 @@ spec:
 	defer cancel()
 	start := time.Now()
 	code, _, stderr := cli(t, ctx, "run", file)
-	if code != runner.ExitDrained || time.Since(start) > 20*time.Second {
+	if code != contract.ExitDrained || time.Since(start) > 20*time.Second {
 		t.Fatalf("exit %d after %s: %s", code, time.Since(start), stderr)
 	}
 }

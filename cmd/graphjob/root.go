@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/runner"
 	"github.com/graphjob/graphjob/spec"
 )
@@ -47,7 +48,7 @@ func exitCode(err error) int {
 	}
 	var usage usageError
 	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) {
-		return runner.ExitInvalid
+		return contract.ExitInvalid
 	}
 	return runner.ExitCode(err)
 }
@@ -101,7 +102,7 @@ func execute(ctx context.Context, drain <-chan struct{}, args []string, stdin io
 
 	err := root.ExecuteContext(ctx)
 	if err == nil {
-		return runner.ExitOK
+		return contract.ExitOK
 	}
 	if strings.HasPrefix(err.Error(), "unknown command") {
 		err = usageError{err, root.CommandPath()}

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 	"github.com/graphjob/graphjob/runner"
 	"github.com/graphjob/graphjob/spec"
@@ -77,7 +78,7 @@ another attempt of the run committed first).`,
 	f.store.register(cmd)
 	fl.StringVar(&f.runID, "run-id", "", "the run's ID; the same ID resumes the run (default: from the Job, else a new ID, logged)")
 	fl.StringVar(&f.durability, "durability", string(runner.Sync), "when steps are committed: sync (each before the next starts), async (while the next runs), exit (at the end and on SIGTERM only)")
-	fl.DurationVar(&f.drainTimeout, "drain-timeout", runner.DefaultDrainTimeout, "after SIGTERM, how long running tasks may finish; keep it below the pod's terminationGracePeriodSeconds")
+	fl.DurationVar(&f.drainTimeout, "drain-timeout", contract.DefaultDrainTimeout, "after SIGTERM, how long running tasks may finish; keep it below the pod's terminationGracePeriodSeconds")
 	fl.BoolVar(&f.retryFailed, "retry-failed", false, "run a run whose stored result is a failure again, from its last committed step")
 	fl.BoolVar(&f.allowGraphChange, "allow-graph-change", false, "resume a run although its graph file changed since it started")
 	return cmd
@@ -168,7 +169,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 // origin says where the run was started, for its record.
 func origin() map[string]string {
 	o := map[string]string{}
-	for key, env := range map[string]string{"job": runner.EnvJobName, "namespace": "GRAPHJOB_NAMESPACE", "pod": "GRAPHJOB_POD_NAME", "slot": "GRAPHJOB_SLOT_TIME"} {
+	for key, env := range map[string]string{"job": contract.EnvJobName, "namespace": "GRAPHJOB_NAMESPACE", "pod": "GRAPHJOB_POD_NAME", "slot": "GRAPHJOB_SLOT_TIME"} {
 		if v := os.Getenv(env); v != "" {
 			o[key] = v
 		}

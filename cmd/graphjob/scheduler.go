@@ -1,15 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/zerologr"
@@ -27,15 +24,9 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	"k8s.io/klog/v2"
 
-	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/kube"
 	"github.com/graphjob/graphjob/scheduler"
 )
-
-// reloadEvery is how often the scheduler looks for a changed configuration
-// file. Polling, rather than file events, sees a mounted ConfigMap's update
-// (a swapped symlink) like any other edit.
-const reloadEvery = 2 * time.Second
 
 type schedulerFlags struct {
 	kube          kubeFlags
@@ -110,37 +101,37 @@ func (f *schedulerFlags) run(ctx context.Context, g *globals) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	d := &daemon{
-		log: log, path: f.config, namespace: ns, changed: make(chan struct{}, 1),
-		metrics: scheduler.NewMetrics(reg),
-		jobs: &scheduler.Jobs{
-			Client: client, Server: server, Image: f.image,
-			Read: readGraph, Describe: describeGraph,
-		},
-		by: "scheduler/" + identity, workers: f.workers,
-	}
 	broadcaster := events.NewBroadcaster(&events.EventSinkImpl{Interface: client.EventsV1()})
 	if err := broadcaster.StartRecordingToSinkWithContext(ctx); err != nil {
 		return err
 	}
 	defer broadcaster.Shutdown()
-	d.events = &podEvents{
-		recorder: broadcaster.NewRecorder(scheme.Scheme, "graphjob-scheduler"),
-		pod:      &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: identity},
+	d := &scheduler.Daemon{
+		Path: f.config, Namespace: ns, By: "scheduler/" + identity, Workers: f.workers,
+		Launch: &scheduler.Jobs{
+			Client: client, Server: server, Image: f.image,
+			Read: readGraph, Describe: describeGraph,
+		},
+		Metrics: scheduler.NewMetrics(reg),
+		Events: &schedulerEvents{
+			log:      log,
+			recorder: broadcaster.NewRecorder(scheme.Scheme, "graphjob-scheduler"),
+			pod:      &corev1.ObjectReference{Kind: "Pod", APIVersion: "v1", Namespace: ns, Name: identity},
+		},
 	}
-	if err := d.load(ctx); err != nil {
-		return err
+	if err := d.Load(ctx); err != nil {
+		return usagef("%w", err)
 	}
-	defer d.close()
-	go d.watch(ctx)
+	defer d.Close()
+	go d.Watch(ctx)
 	if f.listen != "" {
-		if err := d.serve(ctx, f.listen, reg); err != nil {
+		if err := serve(ctx, log, f.listen, reg, d.Ready); err != nil {
 			return err
 		}
 	}
 	if !f.leaderElect {
-		d.metrics.Leader(true)
-		d.lead(ctx)
+		d.Metrics.Leader(true)
+		d.Lead(ctx)
 		return nil
 	}
 	elector, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
@@ -157,11 +148,11 @@ func (f *schedulerFlags) run(ctx context.Context, g *globals) error {
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(ctx context.Context) {
 				log.Info().Str("identity", identity).Msg("leading: firing slots")
-				d.metrics.Leader(true)
-				d.lead(ctx)
+				d.Metrics.Leader(true)
+				d.Lead(ctx)
 			},
 			OnStoppedLeading: func() {
-				d.metrics.Leader(false)
+				d.Metrics.Leader(false)
 				log.Info().Str("identity", identity).Msg("not leading")
 			},
 			OnNewLeader: func(id string) {
@@ -180,150 +171,14 @@ func (f *schedulerFlags) run(ctx context.Context, g *globals) error {
 	return nil
 }
 
-// daemon is a running scheduler: its configuration, reloaded on change, and
-// the loop that fires its slots while it leads.
-type daemon struct {
-	log       zerolog.Logger
-	path      string
-	namespace string // the Jobs' namespace when the file names none
-	jobs      *scheduler.Jobs
-	metrics   *scheduler.Metrics
-	events    *podEvents
-	by        string
-	workers   int
-
-	mu      sync.Mutex
-	data    []byte
-	storeAt string
-	store   *checkpoints.Store
-	entries []*scheduler.Entry
-	changed chan struct{}
-	ready   atomic.Bool
-}
-
-// load reads the configuration file if it changed. A file that cannot be
-// used leaves the previous configuration running (at start, it is the
-// error); a bad schedule is reported and left out.
-func (d *daemon) load(ctx context.Context) error {
-	data, err := os.ReadFile(d.path)
-	if err == nil && bytes.Equal(data, d.data) {
-		return nil
-	}
-	var cfg *scheduler.Config
-	if err == nil {
-		cfg, err = scheduler.ParseConfig(d.path, data)
-	}
-	if err != nil {
-		if d.data != nil {
-			d.log.Error().Err(err).Msg("configuration not reloaded: the previous one still runs")
-			d.events.Event("", true, "ConfigInvalid", err.Error())
-			d.data = data
-		}
-		return usagef("%w", err)
-	}
-	d.data = data
-	for _, ee := range cfg.Invalid {
-		d.events.Event(ee.Schedule, true, "ScheduleInvalid", fmt.Sprintf("%s:%d: %v", ee.File, ee.Line, ee.Err))
-		d.log.Error().Err(ee).Msg("schedule left out")
-	}
-	entries, invalid, suspended := cfg.Entries, len(cfg.Invalid), 0
-	for _, e := range entries {
-		if e.Run.Namespace == "" {
-			e.Run.Namespace = d.namespace
-		}
-		if e.Suspend {
-			suspended++
-		}
-	}
-	store := d.store
-	if cfg.Store != d.storeAt {
-		if store, err = checkpoints.Open(ctx, cfg.Store, checkpoints.Options{}); err != nil {
-			err = fmt.Errorf("%s: store: %w", d.path, err)
-			if d.store != nil {
-				d.log.Error().Err(err).Msg("configuration not reloaded: the previous one still runs")
-				return nil
-			}
-			return usagef("%w", err)
-		}
-	}
-	d.metrics.Schedules(len(entries)-suspended, suspended, invalid)
-	d.log.Info().Str("file", d.path).Int("schedules", len(entries)).Int("suspended", suspended).Int("invalid", invalid).Msg("configuration loaded")
-	d.mu.Lock()
-	old := d.store
-	d.store, d.storeAt, d.entries = store, cfg.Store, entries
-	d.mu.Unlock()
-	if old != nil && old != store {
-		defer old.Close() // after the loop restarted on the new one
-	}
-	d.ready.Store(true)
-	select {
-	case d.changed <- struct{}{}:
-	default:
-	}
-	return nil
-}
-
-// watch reloads the file when it changes.
-func (d *daemon) watch(ctx context.Context) {
-	t := time.NewTicker(reloadEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			_ = d.load(ctx)
-		}
-	}
-}
-
-// lead fires the slots of the current configuration until ctx ends,
-// starting again (with a catch-up) whenever the configuration changes.
-func (d *daemon) lead(ctx context.Context) {
-	for ctx.Err() == nil {
-		s := &scheduler.Scheduler{
-			Launch: d.jobs, By: d.by, Workers: d.workers, Log: d.log, Metrics: d.metrics, Events: d.events,
-		}
-		d.mu.Lock()
-		s.Store = d.store
-		entries := d.entries
-		d.mu.Unlock()
-		select {
-		case <-d.changed:
-		default:
-		}
-		run, stop := context.WithCancel(ctx)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			_ = s.Run(run, entries)
-		}()
-		select {
-		case <-ctx.Done():
-		case <-d.changed:
-			d.log.Info().Msg("configuration changed: schedules restarted")
-		}
-		stop()
-		<-done
-	}
-}
-
-func (d *daemon) close() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.store != nil {
-		d.store.Close()
-	}
-}
-
 // serve starts the HTTP endpoints: /metrics, /healthz (the process
-// answers), /readyz (a configuration is loaded).
-func (d *daemon) serve(ctx context.Context, addr string, reg *prometheus.Registry) error {
+// answers), /readyz (ready).
+func serve(ctx context.Context, log zerolog.Logger, addr string, reg *prometheus.Registry, ready func() bool) error {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !d.ready.Load() {
+		if !ready() {
 			http.Error(w, "no configuration loaded", http.StatusServiceUnavailable)
 			return
 		}
@@ -339,27 +194,50 @@ func (d *daemon) serve(ctx context.Context, addr string, reg *prometheus.Registr
 		<-ctx.Done()
 		_ = srv.Close()
 	}()
-	d.log.Info().Str("listen", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
+	log.Info().Str("listen", ln.Addr().String()).Msg("serving /metrics, /healthz, /readyz")
 	return nil
 }
 
-// podEvents records a schedule's events on the scheduler's Pod, where
-// kubectl describe and kubectl events show them.
-type podEvents struct {
+// schedulerEvents logs the scheduler's events, and records the notable ones
+// (warnings, skipped slots) on the scheduler's Pod, where kubectl describe
+// and kubectl events show them.
+type schedulerEvents struct {
+	log      zerolog.Logger
 	recorder events.EventRecorder
 	pod      *corev1.ObjectReference
 }
 
-func (p *podEvents) Event(schedule string, warning bool, reason, message string) {
+func (p *schedulerEvents) Event(ev scheduler.Event) {
+	l := p.log.Info()
+	if ev.Warning {
+		l = p.log.Warn()
+	}
+	if ev.Schedule != "" {
+		l = l.Str("schedule", ev.Schedule)
+	}
+	if !ev.Slot.IsZero() {
+		l = l.Time("slot", ev.Slot).Str("run_id", ev.RunID)
+	}
+	l.Str("reason", ev.Reason).Err(ev.Err).Msg(ev.Message)
+	if !ev.Warning && ev.Reason != scheduler.ReasonSlotSkipped {
+		return
+	}
 	typ := corev1.EventTypeNormal
-	if warning {
+	if ev.Warning {
 		typ = corev1.EventTypeWarning
 	}
-	if schedule != "" {
-		message = "schedule " + schedule + ": " + message
+	msg := ev.Message
+	if !ev.Slot.IsZero() {
+		msg = "slot " + ev.Slot.UTC().Format(time.RFC3339) + ": " + msg
 	}
-	if len(message) > 1000 { // an Event's note holds 1 kB
-		message = message[:1000]
+	if ev.Schedule != "" {
+		msg = "schedule " + ev.Schedule + ": " + msg
 	}
-	p.recorder.Eventf(p.pod, nil, typ, reason, "Schedule", "%s", message)
+	if ev.Err != nil {
+		msg += ": " + ev.Err.Error()
+	}
+	if len(msg) > 1000 { // an Event's note holds 1 kB
+		msg = msg[:1000]
+	}
+	p.recorder.Eventf(p.pod, nil, typ, ev.Reason, "Schedule", "%s", msg)
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
-	"github.com/graphjob/graphjob/runner"
 	"github.com/graphjob/graphjob/scheduler"
 	"github.com/graphjob/graphjob/spec"
 )
@@ -59,7 +59,7 @@ func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
 		return nil, err
 	}
 	for _, e := range cfg.Entries {
-		e.Run.Namespace = ns
+		e.Job.Namespace = ns
 	}
 	if s.store, err = checkpoints.Open(ctx, cfg.Store, checkpoints.Options{}); err != nil {
 		return nil, usagef("%s: store: %w", f.config, err)
@@ -186,7 +186,7 @@ Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
 			}
 			for _, sl := range plan {
 				if sl.State == scheduler.StateFailed {
-					return exitError{runner.ExitFailed, fmt.Errorf("backfill of %s: runs failed; see the table, and --reprocess failed to run them again", e.Name)}
+					return exitError{contract.ExitFailed, fmt.Errorf("backfill of %s: runs failed; see the table, and --reprocess failed to run them again", e.Name)}
 				}
 			}
 			return nil
@@ -211,7 +211,7 @@ func parseSlotTime(flag, v string, e *scheduler.Entry) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t, nil
 	}
-	loc, _ := time.LoadLocation(e.TimeZone) // checked with the configuration
+	loc := e.Schedule.Location()
 	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
 		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
 			return t, nil
@@ -223,7 +223,7 @@ func parseSlotTime(flag, v string, e *scheduler.Entry) (time.Time, error) {
 // printPlan prints a dry run: each slot, what it found, what the backfill
 // would do, and what a clock change did.
 func printPlan(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot, b *scheduler.Backfill) error {
-	loc := e.Parsed.Location()
+	loc := e.Schedule.Location()
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SLOT\tUTC\tRUN\tFOUND\tACTION\tNOTE")
 	start := 0
@@ -269,7 +269,7 @@ func printSummary(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot
 	}
 	fmt.Fprintf(tw, "total\t%d (%d started by this backfill)\n", len(plan), started)
 	for _, sl := range failed {
-		fmt.Fprintf(tw, "failed\t%s  %s\n", sl.Time.In(e.Parsed.Location()).Format("2006-01-02 15:04:05 MST"), sl.Run)
+		fmt.Fprintf(tw, "failed\t%s  %s\n", sl.Time.In(e.Schedule.Location()).Format("2006-01-02 15:04:05 MST"), sl.Run)
 	}
 	_ = tw.Flush()
 }
@@ -329,9 +329,9 @@ type scheduleRowSlot struct {
 
 // row reads a schedule's next n and last n slots.
 func (s *schedules) row(ctx context.Context, e *scheduler.Entry, n int, now time.Time) (scheduleRow, error) {
-	r := scheduleRow{Name: e.Name, Schedule: e.Parsed.String(), Suspended: e.Suspend, entry: e}
+	r := scheduleRow{Name: e.Name, Schedule: e.Schedule.String(), Suspended: e.Suspend, entry: e}
 	for t := now; len(r.Next) < n; {
-		if t = e.Parsed.Next(t); t.IsZero() {
+		if t = e.Schedule.Next(t); t.IsZero() {
 			break
 		}
 		r.Next = append(r.Next, t)
@@ -353,7 +353,7 @@ func (s *schedules) row(ctx context.Context, e *scheduler.Entry, n int, now time
 		if err != nil {
 			return r, err
 		}
-		r.Last = append(r.Last, scheduleRowSlot{Time: t, Run: scheduler.JobName(e.Name, t), State: st})
+		r.Last = append(r.Last, scheduleRowSlot{Time: t, Run: contract.Slot{Schedule: e.Name, Time: t}.RunID(), State: st})
 	}
 	slices.Reverse(r.Last)
 	return r, nil
@@ -392,7 +392,7 @@ func newSchedulesListCmd(g *globals) *cobra.Command {
 			for _, r := range rows {
 				next, last, outcome := "-", "-", "-"
 				if r.entry != nil {
-					loc := r.entry.Parsed.Location()
+					loc := r.entry.Schedule.Location()
 					if len(r.Next) > 0 {
 						next = r.Next[0].In(loc).Format("2006-01-02 15:04:05 MST")
 					}
@@ -432,7 +432,7 @@ func newSchedulesShowCmd(g *globals) *cobra.Command {
 			if f.out.json() {
 				return printJSON(g.stdout, r)
 			}
-			loc := e.Parsed.Location()
+			loc := e.Schedule.Location()
 			graph := e.Graph.URL
 			if graph == "" {
 				graph = "configmap " + e.Graph.ConfigMap
@@ -443,15 +443,15 @@ func newSchedulesShowCmd(g *globals) *cobra.Command {
 				policy = "Allow"
 			}
 			for _, kv := range [][2]string{
-				{"Name", e.Name}, {"Schedule", r.Schedule}, {"Graph", graph}, {"Namespace", e.Run.Namespace},
-				{"Concurrency", policy}, {"Catch-up", e.Rule.String()}, {"DST missing", string(e.Parsed.Missing())},
+				{"Name", e.Name}, {"Schedule", r.Schedule}, {"Graph", graph}, {"Namespace", e.Job.Namespace},
+				{"Concurrency", policy}, {"Catch-up", e.Catchup.String()}, {"DST missing", string(e.Schedule.Missing())},
 				{"Suspended", fmt.Sprint(e.Suspend)},
 			} {
 				fmt.Fprintf(tw, "%s:\t%s\n", kv[0], kv[1])
 			}
 			fmt.Fprintln(tw, "Next slots:")
 			for _, t := range r.Next {
-				fmt.Fprintf(tw, "  %s\t%s\n", t.In(loc).Format("2006-01-02 15:04:05 MST"), scheduler.JobName(e.Name, t))
+				fmt.Fprintf(tw, "  %s\t%s\n", t.In(loc).Format("2006-01-02 15:04:05 MST"), contract.Slot{Schedule: e.Name, Time: t}.RunID())
 			}
 			fmt.Fprintln(tw, "Last slots:")
 			if len(r.Last) == 0 {

@@ -1,0 +1,128 @@
+package kube
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+)
+
+// The resources of a run's container when nothing else is said.
+const (
+	DefaultCPU         = "100m"
+	DefaultMemory      = "128Mi"
+	DefaultMemoryLimit = "512Mi"
+)
+
+// Overrides are the settings of a run's Job that a user chooses, as a
+// scheduler's configuration file writes them (its job: fields) and as the
+// command line's flags give them. Apply checks them and sets them on a
+// Template; an empty field keeps the Template's value or the default.
+type Overrides struct {
+	Image          string   `yaml:"image"`
+	ServiceAccount string   `yaml:"serviceAccount"`
+	StoreSecret    string   `yaml:"storeSecret"`
+	CPU            string   `yaml:"cpu"`
+	Memory         string   `yaml:"memory"`
+	MemoryLimit    string   `yaml:"memoryLimit"`
+	Env            []EnvVar `yaml:"env"`
+	// ActiveDeadline bounds a run's time, TTLAfterFinished deletes its
+	// finished Job: durations such as 2h.
+	ActiveDeadline   string `yaml:"activeDeadline"`
+	TTLAfterFinished string `yaml:"ttlAfterFinished"`
+}
+
+// EnvVar is a variable of the run's pod: a value, or a key of a Secret.
+type EnvVar struct {
+	Name   string `yaml:"name"`
+	Value  string `yaml:"value"`
+	Secret string `yaml:"secret"`
+	Key    string `yaml:"key"`
+}
+
+// With returns o with top's fields on it: a field top sets wins, and top's
+// variables replace o's of the same name.
+func (o Overrides) With(top Overrides) Overrides {
+	pick := func(top, base string) string {
+		if top != "" {
+			return top
+		}
+		return base
+	}
+	out := Overrides{
+		Image: pick(top.Image, o.Image), ServiceAccount: pick(top.ServiceAccount, o.ServiceAccount),
+		StoreSecret: pick(top.StoreSecret, o.StoreSecret), CPU: pick(top.CPU, o.CPU), Memory: pick(top.Memory, o.Memory),
+		MemoryLimit: pick(top.MemoryLimit, o.MemoryLimit), ActiveDeadline: pick(top.ActiveDeadline, o.ActiveDeadline),
+		TTLAfterFinished: pick(top.TTLAfterFinished, o.TTLAfterFinished),
+	}
+	for _, v := range o.Env {
+		if !slices.ContainsFunc(top.Env, func(w EnvVar) bool { return w.Name == v.Name }) {
+			out.Env = append(out.Env, v)
+		}
+	}
+	out.Env = append(out.Env, top.Env...)
+	return out
+}
+
+// Apply checks the overrides and sets them on t. An error names each field
+// that is wrong as field(name) says, name being the field's YAML name
+// (such as memoryLimit): a file's job.memoryLimit, a command's
+// --memory-limit.
+func (o Overrides) Apply(t *Template, field func(name string) string) error {
+	var errs []error
+	pick := func(v, base string) string {
+		if v != "" {
+			return v
+		}
+		return base
+	}
+	t.Image, t.ServiceAccount, t.StoreSecret = pick(o.Image, t.Image), pick(o.ServiceAccount, t.ServiceAccount), pick(o.StoreSecret, t.StoreSecret)
+	quantity := func(name, v, def string) resource.Quantity {
+		q, err := resource.ParseQuantity(pick(v, def))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: give a quantity such as 500m or 1Gi", field(name), v))
+		}
+		return q
+	}
+	t.Resources = corev1.ResourceRequirements{
+		Requests: corev1.ResourceList{
+			corev1.ResourceCPU:    quantity("cpu", o.CPU, DefaultCPU),
+			corev1.ResourceMemory: quantity("memory", o.Memory, DefaultMemory),
+		},
+		Limits: corev1.ResourceList{corev1.ResourceMemory: quantity("memoryLimit", o.MemoryLimit, DefaultMemoryLimit)},
+	}
+	duration := func(name, v string) time.Duration {
+		if v == "" {
+			return 0
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %q: give a duration such as 2h", field(name), v))
+		}
+		return d
+	}
+	if d := duration("activeDeadline", o.ActiveDeadline); d > 0 {
+		t.ActiveDeadline = d
+	}
+	if d := duration("ttlAfterFinished", o.TTLAfterFinished); d > 0 {
+		t.TTLAfterFinished = &d
+	}
+	for _, v := range o.Env {
+		switch {
+		case v.Name == "":
+			errs = append(errs, fmt.Errorf("%s: a variable has no name", field("env")))
+		case v.Secret == "" && v.Key == "":
+			t.Env = append(t.Env, corev1.EnvVar{Name: v.Name, Value: v.Value})
+		case v.Secret != "" && v.Key != "" && v.Value == "":
+			t.Env = append(t.Env, corev1.EnvVar{Name: v.Name, ValueFrom: &corev1.EnvVarSource{
+				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Secret}, Key: v.Key},
+			}})
+		default:
+			errs = append(errs, fmt.Errorf("%s %s: give a value, or a secret and its key", field("env"), v.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
