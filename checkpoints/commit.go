@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 )
 
@@ -126,8 +127,8 @@ func (s *Store) PutResult(ctx context.Context, run string, r Result) error {
 	if err := CheckRunID(run); err != nil {
 		return err
 	}
-	if r.Status != Succeeded && r.Status != Failed {
-		return fmt.Errorf("run %s: result status %q: use %q or %q", run, r.Status, Succeeded, Failed)
+	if !r.Status.Final() {
+		return fmt.Errorf("run %s: result status %q: use %q or %q", run, r.Status, contract.Succeeded, contract.Failed)
 	}
 	if r.Time.IsZero() {
 		r.Time = s.opts.Now().UTC()

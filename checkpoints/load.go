@@ -82,8 +82,12 @@ func checkStep(st *Step, run string, step int) error {
 }
 
 // Load reads the run's state at a committed step, without pending writes.
+// A step the run does not have is ErrNotFound, naming the steps it has.
 func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, error) {
 	st, err := s.Step(ctx, run, step)
+	if errors.Is(err, ErrNotFound) {
+		err = s.noStep(ctx, run, step)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -299,4 +303,17 @@ func unmarshal(body []byte, v any) error {
 		return fmt.Errorf("%w: malformed JSON: %w", ErrCorrupt, err)
 	}
 	return nil
+}
+
+// noStep is the error for a step the run has not: it names the steps the
+// run has, or says it has none.
+func (s *Store) noStep(ctx context.Context, run string, step int) error {
+	have := "it has no committed step"
+	exists := func(step int) (bool, error) { return s.exists(ctx, stepKey(run, step)) }
+	if first, err := s.firstStep(ctx, run, exists); err == nil {
+		if last, err := lastOf(first, exists); err == nil {
+			have = fmt.Sprintf("its committed steps are %d to %d", first, last)
+		}
+	}
+	return fmt.Errorf("run %s has no step %d: %s: %w", run, step, have, ErrNotFound)
 }

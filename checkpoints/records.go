@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 )
 
@@ -88,18 +89,10 @@ type Write struct {
 	Time   time.Time    `json:"time"`
 }
 
-// Status is how a run ended.
-type Status string
-
-// The statuses of a Result.
-const (
-	Succeeded Status = "succeeded"
-	Failed    Status = "failed"
-)
-
 // Result is a run's terminal record. A run with a result never runs again.
 type Result struct {
-	Status Status `json:"status"`
+	// Status is contract.Succeeded or contract.Failed.
+	Status contract.RunState `json:"status"`
 	// Step is the last committed step.
 	Step int `json:"step"`
 	// Error says why a failed run failed.

@@ -289,7 +289,7 @@ func TestBackfill(t *testing.T) {
 	t.Logf("50 slots, 5 at once: %v", time.Since(start).Round(time.Second))
 	succeeded := 0
 	for _, sl := range plan {
-		if sl.Started && sl.State == scheduler.StateSucceeded {
+		if sl.Started && sl.State == scheduler.SlotSucceeded {
 			succeeded++
 		}
 	}
@@ -305,7 +305,7 @@ func TestBackfill(t *testing.T) {
 		t.Fatalf("backfill again: exit %d, %v\n%s", again.code, err, again.stderr.String())
 	}
 	for _, sl := range plan {
-		if sl.Started || sl.Found != scheduler.StateSucceeded {
+		if sl.Started || sl.Found != scheduler.SlotSucceeded {
 			t.Errorf("backfill again: %s found %s, started %v", sl.Run, sl.Found, sl.Started)
 		}
 	}

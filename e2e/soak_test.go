@@ -322,7 +322,7 @@ func checkSoakSlots(t *testing.T, e schedulerEnv, store *checkpoints.Store, dark
 			continue
 		}
 		waitJob(t, e.ns, c.Run, batchv1.JobComplete, time.Second)
-		if res, err := store.Result(t.Context(), c.Run); err != nil || res.Status != checkpoints.Succeeded {
+		if res, err := store.Result(t.Context(), c.Run); err != nil || res.Status != contract.Succeeded {
 			t.Errorf("%s: run %s: result %+v, %v", name, c.Run, res, err)
 		}
 	}
@@ -467,12 +467,12 @@ func soakBackfill(t *testing.T, e schedulerEnv, store *checkpoints.Store, rng *r
 		t.Errorf("%s: Jobs %v (%d active), want %v, finished", name, got, active, runs)
 	}
 	for _, run := range runs {
-		if res, err := store.Result(t.Context(), run); err != nil || res.Status != checkpoints.Succeeded {
+		if res, err := store.Result(t.Context(), run); err != nil || res.Status != contract.Succeeded {
 			t.Errorf("%s: run %s: result %+v, %v", name, run, res, err)
 		}
 	}
 	for _, sl := range backfillPlan(t, e, args) {
-		if sl.Started || !sl.Skipped && sl.Found != scheduler.StateSucceeded {
+		if sl.Started || !sl.Skipped && sl.Found != scheduler.SlotSucceeded {
 			t.Errorf("%s: backfill again: %s found %s, started %v", name, sl.Run, sl.Found, sl.Started)
 		}
 	}

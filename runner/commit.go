@@ -8,6 +8,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 )
 
@@ -234,7 +235,7 @@ func (c *committer) end(ctx context.Context, runErr, cause error) error {
 	case flushErr != nil:
 		return flushErr
 	case runErr == nil:
-		err := c.store.PutResult(ctx, c.run, checkpoints.Result{Status: checkpoints.Succeeded, Step: c.parent.Step})
+		err := c.store.PutResult(ctx, c.run, checkpoints.Result{Status: contract.Succeeded, Step: c.parent.Step})
 		if errors.Is(err, checkpoints.ErrExists) {
 			return &FencedError{Run: c.run, Err: err}
 		}
@@ -243,7 +244,7 @@ func (c *committer) end(ctx context.Context, runErr, cause error) error {
 		c.log.Info().Int("step", c.parent.Step).Msg("drained: the last committed step is where the next attempt resumes")
 		return ErrDrained
 	case failedForGood(runErr):
-		err := c.store.PutResult(ctx, c.run, checkpoints.Result{Status: checkpoints.Failed, Step: c.parent.Step, Error: runErr.Error()})
+		err := c.store.PutResult(ctx, c.run, checkpoints.Result{Status: contract.Failed, Step: c.parent.Step, Error: runErr.Error()})
 		return errors.Join(runErr, err)
 	}
 	return runErr

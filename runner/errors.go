@@ -55,9 +55,12 @@ func ExitCode(err error) int {
 	var invalid *InvalidError
 	var failed *FailedError
 	var fenced *FencedError
+	var coded interface{ ExitCode() int }
 	switch {
 	case err == nil:
 		return contract.ExitOK
+	case errors.As(err, &coded):
+		return coded.ExitCode()
 	case errors.Is(err, ErrDrained):
 		return contract.ExitDrained
 	case errors.As(err, &fenced):

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/graphjob/graphjob/contract"
+	"k8s.io/utils/clock"
 
 	"github.com/rs/zerolog"
 
@@ -66,6 +67,8 @@ type Options struct {
 	// RunOptions go to the engine (recursion limit, concurrency, hooks).
 	RunOptions []graph.RunOption
 	Log        zerolog.Logger
+	// Clock times drains and the engine's retries; the real clock if nil.
+	Clock clock.Clock
 }
 
 // Run executes the run to its end, resuming it if it has history, and returns
@@ -79,12 +82,15 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 	if o.DrainTimeout <= 0 {
 		o.DrainTimeout = contract.DefaultDrainTimeout
 	}
+	if o.Clock == nil {
+		o.Clock = clock.RealClock{}
+	}
 	if err := record(ctx, s, input, o); err != nil {
 		return zero, err
 	}
 	res, err := s.Result(ctx, o.ID)
 	switch {
-	case err == nil && res.Status == checkpoints.Succeeded:
+	case err == nil && res.Status == contract.Succeeded:
 		log.Info().Int("step", res.Step).Msg("run already complete; reporting its result")
 		snap, err := s.Latest(ctx, o.ID)
 		if err != nil {
@@ -126,9 +132,9 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		c.endAttempt(ctx, att.N, err)
 		return zero, err
 	}
-	stopDrain := c.watchDrain(runCtx, o.DrainTimeout, cancel)
+	stopDrain := c.watchDrain(runCtx, o.Clock, o.DrainTimeout, cancel)
 	defer stopDrain()
-	opts := append(append([]graph.RunOption{}, o.RunOptions...),
+	opts := append(append([]graph.RunOption{graph.WithClock(o.Clock)}, o.RunOptions...),
 		graph.WithRunID(o.ID), graph.WithCommit(c.commit), graph.WithTaskDone(c.taskDone),
 		graph.WithPending(pending), graph.WithProgress(c))
 	final, err := g.Resume(runCtx, cp, opts...)
@@ -181,7 +187,7 @@ func toMap[S any](s S) (map[string]any, error) {
 
 // watchDrain gives running tasks timeout after the drain starts, then
 // cancels them. (The commit after the step running sees the drain itself.)
-func (c *committer) watchDrain(ctx context.Context, timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
+func (c *committer) watchDrain(ctx context.Context, clk clock.Clock, timeout time.Duration, cancel context.CancelCauseFunc) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		select {
@@ -190,10 +196,10 @@ func (c *committer) watchDrain(ctx context.Context, timeout time.Duration, cance
 			return
 		}
 		c.log.Info().Dur("drain_timeout", timeout).Msg("draining: no new steps; running tasks may finish")
-		t := time.NewTimer(timeout)
+		t := clk.NewTimer(timeout)
 		defer t.Stop()
 		select {
-		case <-t.C:
+		case <-t.C():
 			c.log.Warn().Msg("drain timeout: cancelling running tasks")
 			cancel(ErrDrained)
 		case <-done:

@@ -111,7 +111,7 @@ func TestDurabilityModes(t *testing.T) {
 				t.Errorf("%d steps committed, want 11 (0-10)", len(hist))
 			}
 			res, err := s.Result(t.Context(), "r")
-			if err != nil || res.Status != checkpoints.Succeeded || res.Step != 10 {
+			if err != nil || res.Status != contract.Succeeded || res.Step != 10 {
 				t.Errorf("result %+v, %v", res, err)
 			}
 		})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/contract"
+	"k8s.io/utils/clock"
 )
 
 // Reprocess says which slots that ran a backfill runs again.
@@ -23,17 +24,18 @@ const (
 	ReprocessAll Reprocess = "all"
 )
 
-// RunState is where a slot's run is.
-type RunState string
+// SlotState is where a slot is: a run's state (contract.RunState), or
+// what a slot has before or instead of a run.
+type SlotState string
 
-// The states of a slot's run.
+// The states of a slot.
 const (
-	StateNone      RunState = "none"      // the slot was never claimed
-	StateSkipped   RunState = "skipped"   // claimed as skipped (Forbid)
-	StatePending   RunState = "pending"   // claimed; no Job, no result
-	StateRunning   RunState = "running"   // its Job has not finished
-	StateSucceeded RunState = "succeeded" // its run succeeded
-	StateFailed    RunState = "failed"    // its run or its Job failed
+	SlotNone      SlotState = "none"                        // the slot was never claimed
+	SlotSkipped   SlotState = "skipped"                     // claimed as skipped (Forbid)
+	SlotPending   SlotState = "pending"                     // claimed; no Job, no result
+	SlotRunning   SlotState = SlotState(contract.Running)   // its Job has not finished
+	SlotSucceeded SlotState = SlotState(contract.Succeeded) // its run succeeded
+	SlotFailed    SlotState = SlotState(contract.Failed)    // its run, or its Job, failed
 )
 
 // BackfillSlot is a slot of a backfill: what was found and what became of it.
@@ -43,8 +45,8 @@ type BackfillSlot struct {
 	// Note says what a clock change did to the slot.
 	Note string `json:"note,omitempty"`
 	// Found is the slot's state before the backfill, State its last.
-	Found RunState `json:"found"`
-	State RunState `json:"state"`
+	Found SlotState `json:"found"`
+	State SlotState `json:"state"`
 	// Started says this backfill created the slot's Job.
 	Started bool `json:"started"`
 	// Skipped says a clock change left no slot here (dst missing: skip).
@@ -65,14 +67,16 @@ type Backfill struct {
 	Poll time.Duration
 	// Progress, if set, is called whenever a run starts or ends.
 	Progress func(slots []BackfillSlot)
+	// Clock times the polls; the real clock if nil.
+	Clock clock.Clock
 }
 
 // StateLauncher is a Launcher that also tells where a run is.
 type StateLauncher interface {
 	Launcher
-	// State returns StateRunning, StateSucceeded, StateFailed, or
-	// StateNone for a run without a Job.
-	State(ctx context.Context, e *Entry, run string) (RunState, error)
+	// State returns SlotRunning, SlotSucceeded, SlotFailed, or
+	// SlotNone for a run without a Job.
+	State(ctx context.Context, e *Entry, run string) (SlotState, error)
 }
 
 // Plan lists the slots of [from, to) and where each is.
@@ -87,9 +91,9 @@ func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]Ba
 	}
 	var out []BackfillSlot
 	for _, p := range e.Schedule.Between(from, to) {
-		sl := BackfillSlot{Time: p.Time, Note: p.Note, Found: StateNone, Skipped: p.Time.IsZero()}
+		sl := BackfillSlot{Time: p.Time, Note: p.Note, Found: SlotNone, Skipped: p.Time.IsZero()}
 		if sl.Skipped {
-			sl.Found, sl.State = StateSkipped, StateSkipped
+			sl.Found, sl.State = SlotSkipped, SlotSkipped
 			out = append(out, sl)
 			continue
 		}
@@ -107,30 +111,29 @@ func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]Ba
 
 // SlotState finds where a claimed slot is: its record, its run's result,
 // its Job.
-func (b *Backfill) SlotState(ctx context.Context, e *Entry, slot time.Time) (RunState, error) {
+func (b *Backfill) SlotState(ctx context.Context, e *Entry, slot time.Time) (SlotState, error) {
 	rec, err := b.Store.Slot(ctx, e.Name, slot)
 	if err != nil {
 		return "", err
 	}
 	run := rec.Run
 	if rec.Skipped != "" {
-		return StateSkipped, nil
+		return SlotSkipped, nil
 	}
-	res, err := b.Store.Result(ctx, run)
-	switch {
-	case err == nil && res.Status == checkpoints.Succeeded:
-		return StateSucceeded, nil
-	case err == nil:
-		return StateFailed, nil
-	case !errors.Is(err, checkpoints.ErrNotFound):
+	status, err := b.Store.Status(ctx, run)
+	if err == nil && status.State.Final() {
+		return SlotState(status.State), nil
+	}
+	if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
 		return "", err
 	}
+	// Not ended: its Job says whether it runs or waits for one.
 	st, err := b.Launch.State(ctx, e, run)
 	if err != nil {
 		return "", err
 	}
-	if st == StateNone {
-		return StatePending, nil
+	if st == SlotNone {
+		return SlotPending, nil
 	}
 	return st, nil
 }
@@ -138,11 +141,11 @@ func (b *Backfill) SlotState(ctx context.Context, e *Entry, slot time.Time) (Run
 // Todo says whether the backfill starts a slot's run.
 func (b *Backfill) Todo(sl BackfillSlot) bool {
 	switch sl.Found {
-	case StateNone, StatePending:
+	case SlotNone, SlotPending:
 		return true
-	case StateFailed:
+	case SlotFailed:
 		return b.Reprocess == ReprocessFailed || b.Reprocess == ReprocessAll
-	case StateSucceeded:
+	case SlotSucceeded:
 		return b.Reprocess == ReprocessAll
 	}
 	return false
@@ -159,7 +162,7 @@ func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) erro
 	}
 	active := map[int]bool{}
 	for i, sl := range slots {
-		if sl.Found == StateRunning {
+		if sl.Found == SlotRunning {
 			active[i] = true
 		}
 	}
@@ -177,7 +180,7 @@ func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) erro
 			}
 			// A slot claimed meanwhile by the live scheduler is its run, not
 			// ours; the backfill waits for it all the same.
-			slots[i].Started, slots[i].State = started, StateRunning
+			slots[i].Started, slots[i].State = started, SlotRunning
 			active[i] = true
 			b.progress(slots)
 		}
@@ -187,18 +190,18 @@ func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) erro
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(poll):
+		case <-b.clock().After(poll):
 		}
 		for i := range active {
 			st, err := b.Launch.State(ctx, e, slots[i].Run)
 			if err != nil {
 				return err
 			}
-			if st == StateRunning {
+			if st == SlotRunning {
 				continue
 			}
-			if st == StateNone {
-				st = StatePending // the Job was deleted
+			if st == SlotNone {
+				st = SlotPending // the Job was deleted
 			}
 			slots[i].State = st
 			delete(active, i)
@@ -211,7 +214,7 @@ func (b *Backfill) Run(ctx context.Context, e *Entry, slots []BackfillSlot) erro
 // launches its run. It returns false if someone else claimed it first.
 func (b *Backfill) start(ctx context.Context, e *Entry, sl BackfillSlot) (bool, error) {
 	switch sl.Found {
-	case StateNone:
+	case SlotNone:
 		err := b.Store.ClaimSlot(ctx, checkpoints.Slot{Schedule: e.Name, Time: sl.Time, Run: sl.Run, By: "backfill"})
 		if errors.Is(err, checkpoints.ErrExists) {
 			return false, nil
@@ -219,7 +222,7 @@ func (b *Backfill) start(ctx context.Context, e *Entry, sl BackfillSlot) (bool, 
 		if err != nil {
 			return false, err
 		}
-	case StateFailed, StateSucceeded:
+	case SlotFailed, SlotSucceeded:
 		// The Job of the earlier run goes first: the new one has its name.
 		if err := b.Launch.Stop(ctx, e, sl.Run); err != nil {
 			return false, err
@@ -229,17 +232,17 @@ func (b *Backfill) start(ctx context.Context, e *Entry, sl BackfillSlot) (bool, 
 			if err != nil {
 				return false, err
 			}
-			if st == StateNone {
+			if st == SlotNone {
 				break
 			}
 			select {
 			case <-ctx.Done():
 				return false, ctx.Err()
-			case <-time.After(100 * time.Millisecond):
+			case <-b.clock().After(100 * time.Millisecond):
 			}
 		}
 		var err error
-		if sl.Found == StateFailed && b.Reprocess == ReprocessFailed {
+		if sl.Found == SlotFailed && b.Reprocess == ReprocessFailed {
 			err = b.Store.DeleteResult(ctx, sl.Run) // resumes from its last checkpoint
 		} else {
 			err = b.Store.Delete(ctx, sl.Run) // starts again from the start
@@ -249,6 +252,13 @@ func (b *Backfill) start(ctx context.Context, e *Entry, sl BackfillSlot) (bool, 
 		}
 	}
 	return true, b.Launch.Launch(ctx, e, sl.Time, sl.Run)
+}
+
+func (b *Backfill) clock() clock.Clock {
+	if b.Clock == nil {
+		return clock.RealClock{}
+	}
+	return b.Clock
 }
 
 func (b *Backfill) progress(slots []BackfillSlot) {

@@ -19,8 +19,8 @@ type cluster struct {
 	launches
 	mu        sync.Mutex
 	looks     map[string]int
-	final     map[string]scheduler.RunState
-	result    func(run string) scheduler.RunState
+	final     map[string]scheduler.SlotState
+	result    func(run string) scheduler.SlotState
 	maxActive int
 }
 
@@ -35,7 +35,7 @@ func (c *cluster) Launch(ctx context.Context, e *scheduler.Entry, slot time.Time
 	return nil
 }
 
-func (c *cluster) State(_ context.Context, _ *scheduler.Entry, run string) (scheduler.RunState, error) {
+func (c *cluster) State(_ context.Context, _ *scheduler.Entry, run string) (scheduler.SlotState, error) {
 	c.launches.mu.Lock()
 	active, made := c.active[run]
 	c.launches.mu.Unlock()
@@ -43,13 +43,13 @@ func (c *cluster) State(_ context.Context, _ *scheduler.Entry, run string) (sche
 	defer c.mu.Unlock()
 	switch {
 	case !made:
-		return scheduler.StateNone, nil
+		return scheduler.SlotNone, nil
 	case !active:
 		return c.final[run], nil
 	}
 	c.looks[run]++
 	if c.looks[run] < 3 {
-		return scheduler.StateRunning, nil
+		return scheduler.SlotRunning, nil
 	}
 	c.finish(run)
 	c.final[run] = c.result(run)
@@ -76,11 +76,11 @@ func TestBackfill(t *testing.T) {
 	from := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	to := from.Add(50 * time.Hour)
 	failing := contract.Slot{Schedule: "hourly", Time: from.Add(7 * time.Hour)}.RunID()
-	c := &cluster{looks: map[string]int{}, final: map[string]scheduler.RunState{}, result: func(run string) scheduler.RunState {
+	c := &cluster{looks: map[string]int{}, final: map[string]scheduler.SlotState{}, result: func(run string) scheduler.SlotState {
 		if run == failing {
-			return scheduler.StateFailed
+			return scheduler.SlotFailed
 		}
-		return scheduler.StateSucceeded
+		return scheduler.SlotSucceeded
 	}}
 	// The live scheduler had the 10th slot.
 	live := from.Add(9 * time.Hour)
@@ -88,7 +88,7 @@ func TestBackfill(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.active = map[string]bool{contract.Slot{Schedule: "hourly", Time: live}.RunID(): false}
-	c.final[contract.Slot{Schedule: "hourly", Time: live}.RunID()] = scheduler.StateSucceeded
+	c.final[contract.Slot{Schedule: "hourly", Time: live}.RunID()] = scheduler.SlotSucceeded
 
 	b := &scheduler.Backfill{Store: store, Launch: c, Parallel: 5, Reprocess: scheduler.ReprocessNone, Poll: time.Millisecond}
 	run := func() []scheduler.BackfillSlot {
@@ -111,7 +111,7 @@ func TestBackfill(t *testing.T) {
 		if sl.Started {
 			started++
 		}
-		if sl.State == scheduler.StateFailed {
+		if sl.State == scheduler.SlotFailed {
 			failed++
 		}
 	}
@@ -132,13 +132,13 @@ func TestBackfill(t *testing.T) {
 	}
 
 	// Reprocess the failed: its Job is replaced, its result deleted.
-	c.result = func(string) scheduler.RunState { return scheduler.StateSucceeded }
+	c.result = func(string) scheduler.SlotState { return scheduler.SlotSucceeded }
 	b.Reprocess = scheduler.ReprocessFailed
 	for _, sl := range run() {
 		if sl.Started != (sl.Run == failing) {
 			t.Errorf("with --reprocess failed, %s started: %v", sl.Run, sl.Started)
 		}
-		if sl.Run == failing && sl.State != scheduler.StateSucceeded {
+		if sl.Run == failing && sl.State != scheduler.SlotSucceeded {
 			t.Errorf("the failed run reprocessed ended %s", sl.State)
 		}
 	}

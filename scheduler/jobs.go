@@ -6,13 +6,12 @@ import (
 	"sync"
 	"time"
 
-	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/client-go/kubernetes"
 
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
 )
 
@@ -73,38 +72,23 @@ func (j *Jobs) Active(ctx context.Context, e *Entry) ([]string, error) {
 	}
 	var out []string
 	for _, job := range list.Items {
-		if jobState(&job) == StateRunning {
+		if kube.JobState(&job) == contract.Running {
 			out = append(out, job.Name)
 		}
 	}
 	return out, nil
 }
 
-// State says where a run's Job is: StateNone if there is none.
-func (j *Jobs) State(ctx context.Context, e *Entry, run string) (RunState, error) {
+// State says where a run's Job is: SlotNone if there is none.
+func (j *Jobs) State(ctx context.Context, e *Entry, run string) (SlotState, error) {
 	job, err := j.Client.BatchV1().Jobs(e.Job.Namespace).Get(ctx, run, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return StateNone, nil
+		return SlotNone, nil
 	}
 	if err != nil {
 		return "", err
 	}
-	return jobState(job), nil
-}
-
-func jobState(job *batchv1.Job) RunState {
-	for _, c := range job.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			return StateSucceeded
-		case batchv1.JobFailed:
-			return StateFailed
-		}
-	}
-	return StateRunning
+	return SlotState(kube.JobState(job)), nil
 }
 
 // Stop deletes a run's Job and its pods: they get SIGTERM and drain, so the

@@ -148,7 +148,7 @@ func TestRefusedJobIsTerminal(t *testing.T) {
 		t.Fatalf("%d creates, %d SlotFailed warnings after a 422, want 1 and 1: %v", creates.Load(), events.count(scheduler.ReasonSlotFailed), events.list)
 	}
 	res, err := store.Result(t.Context(), "hourly-20261124-000100")
-	if err != nil || res.Status != checkpoints.Failed || !strings.Contains(res.Error, "refuses") {
+	if err != nil || res.Status != contract.Failed || !strings.Contains(res.Error, "refuses") {
 		t.Errorf("the refused slot's result: %+v, %v", res, err)
 	}
 	r.step(5 * time.Minute) // 02:00 fails (500), retried at 02:01; then 03:00 .. 06:00

@@ -254,7 +254,7 @@ func (s *Scheduler) failed(ctx context.Context, e *Entry, slot time.Time, err er
 	ev := Event{Schedule: e.Name, Slot: slot, RunID: contract.Slot{Schedule: e.Name, Time: slot}.RunID(), Warning: true, Reason: ReasonSlotFailed, Err: err}
 	if _, ok := errors.AsType[*TerminalError](err); ok {
 		ev.Message = "slot failed: its run cannot start"
-		res := checkpoints.Result{Status: checkpoints.Failed, Error: "not started: " + err.Error()}
+		res := checkpoints.Result{Status: contract.Failed, Error: "not started: " + err.Error()}
 		if err := s.Store.PutResult(ctx, ev.RunID, res); err != nil && !errors.Is(err, checkpoints.ErrExists) {
 			ev.Message += "; its failed result was not recorded: " + err.Error()
 		}
@@ -308,7 +308,7 @@ func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) ([]tim
 	}
 	var orphans []time.Time
 	for i := len(times) - 1; i >= 0; i-- {
-		started, err := s.started(ctx, e, times[i])
+		started, err := s.settled(ctx, e, times[i])
 		if err != nil {
 			return nil, err
 		}
@@ -336,10 +336,9 @@ func (s *Scheduler) catchUp(ctx context.Context, e *Entry, now time.Time) ([]tim
 	return due, nil
 }
 
-// started says whether a claimed slot needs nothing more: it was skipped,
-// or its run has started (its run record exists), or it failed to start
-// for good (its result exists).
-func (s *Scheduler) started(ctx context.Context, e *Entry, slot time.Time) (bool, error) {
+// settled says whether a claimed slot needs nothing more: it was skipped,
+// or its run has a status (it started, or failed to start for good).
+func (s *Scheduler) settled(ctx context.Context, e *Entry, slot time.Time) (bool, error) {
 	sl, err := s.Store.Slot(ctx, e.Name, slot)
 	if err != nil {
 		return false, err
@@ -347,10 +346,7 @@ func (s *Scheduler) started(ctx context.Context, e *Entry, slot time.Time) (bool
 	if sl.Skipped != "" {
 		return true, nil
 	}
-	_, err = s.Store.Run(ctx, sl.Run)
-	if errors.Is(err, checkpoints.ErrNotFound) {
-		_, err = s.Store.Result(ctx, sl.Run)
-	}
+	_, err = s.Store.Status(ctx, sl.Run)
 	if errors.Is(err, checkpoints.ErrNotFound) {
 		return false, nil
 	}
@@ -381,8 +377,8 @@ func (s *Scheduler) fire(ctx context.Context, e *Entry, slot time.Time) error {
 	err := s.Store.ClaimSlot(ctx, claim)
 	switch {
 	case errors.Is(err, checkpoints.ErrExists):
-		started, err := s.started(ctx, e, slot)
-		if err != nil || started {
+		settled, err := s.settled(ctx, e, slot)
+		if err != nil || settled {
 			return err
 		}
 		ev.Reason, ev.Message = ReasonSlotOrphaned, "slot claimed before, its run not started: starting it"

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 )
 
 // The environment of a child process of testRaceProcesses.
@@ -131,7 +132,7 @@ func testDamaged(t *testing.T, b Backend) {
 	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "run", Input: map[string]any{"n": int64(1)}}))
 	chain(t, s, "run", 2)
 	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 3, Index: 0, Task: checkpointAt(2).Next[0]}))
-	must(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: checkpoints.Succeeded, Step: 2}))
+	must(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: contract.Succeeded, Step: 2}))
 	keys := listKeys(t, b)
 	if len(keys) < 7 {
 		t.Fatalf("the run has only %d objects: %v", len(keys), keys)

@@ -13,6 +13,7 @@ import (
 	"gocloud.dev/blob"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 )
 
@@ -393,7 +394,7 @@ func testResult(t *testing.T, b Backend) {
 	chain(t, s, "run", 1)
 	_, err := s.Result(t.Context(), "run")
 	wantErr(t, err, checkpoints.ErrNotFound)
-	res := checkpoints.Result{Status: checkpoints.Failed, Step: 1, Error: `node "work" failed`}
+	res := checkpoints.Result{Status: contract.Failed, Step: 1, Error: `node "work" failed`}
 	must(t, s.PutResult(t.Context(), "run", res))
 	got, err := s.Result(t.Context(), "run")
 	must(t, err)
@@ -402,7 +403,7 @@ func testResult(t *testing.T, b Backend) {
 		t.Errorf("result read back %+v, want %+v", *got, res)
 	}
 	must(t, s.PutResult(t.Context(), "run", res))
-	wantErr(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: checkpoints.Succeeded, Step: 1}), checkpoints.ErrExists)
+	wantErr(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: contract.Succeeded, Step: 1}), checkpoints.ErrExists)
 	wantErr(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: "maybe"}), nil)
 }
 
@@ -410,7 +411,7 @@ func testHistoryAndRuns(t *testing.T, b Backend) {
 	s := b.Open(t, quickOpts())
 	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "a", Graph: checkpoints.GraphRef{Name: "loop"}}))
 	steps := chain(t, s, "a", 4)
-	must(t, s.PutResult(t.Context(), "a", checkpoints.Result{Status: checkpoints.Succeeded, Step: 4}))
+	must(t, s.PutResult(t.Context(), "a", checkpoints.Result{Status: contract.Succeeded, Step: 4}))
 	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "b", Graph: checkpoints.GraphRef{Name: "fanout"}}))
 	hist, err := s.History(t.Context(), "a")
 	must(t, err)
@@ -425,11 +426,11 @@ func testHistoryAndRuns(t *testing.T, b Backend) {
 	runs, err := s.Runs(t.Context())
 	must(t, err)
 	want := []checkpoints.RunInfo{
-		{ID: "a", Graph: "loop", Step: 4, Status: "succeeded"},
-		{ID: "b", Graph: "fanout", Step: -1, Status: "running"},
+		{ID: "a", Graph: "loop", RunStatus: checkpoints.RunStatus{State: contract.Succeeded, Step: 4}},
+		{ID: "b", Graph: "fanout", RunStatus: checkpoints.RunStatus{State: contract.Running, Step: -1}},
 	}
 	for i := range runs {
-		runs[i].Created = time.Time{}
+		runs[i].Created, runs[i].LastSeen = time.Time{}, time.Time{}
 	}
 	if !reflect.DeepEqual(runs, want) {
 		t.Errorf("runs:\n got %+v\nwant %+v", runs, want)

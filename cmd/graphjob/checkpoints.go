@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 )
 
@@ -35,7 +36,9 @@ func newCheckpointsListCmd(g *globals) *cobra.Command {
 		Short: "List a run's committed steps: when, which nodes ran, bytes written",
 		Long: `List a run's committed steps, oldest first: the time of the commit, the tasks
 the superstep ran, and the bytes it wrote (its record and the channel values
-that changed). The steps are checked to form one chain.`,
+that changed). A step's duration counts from the step before it, or from the
+start of the attempt that committed it, so time the run was down is not
+counted. The steps are checked to form one chain.`,
 		Example: `  graphjob checkpoints list run-20261123-101500-1a2b3c4d
   graphjob checkpoints list nightly-29012345 --store s3://runs?region=eu-west-1 -o json`,
 		Args: usageArgs(cobra.ExactArgs(1)),
@@ -44,24 +47,30 @@ that changed). The steps are checked to form one chain.`,
 			if err != nil {
 				return err
 			}
-			type row struct {
-				Step   int          `json:"step"`
-				Time   time.Time    `json:"time"`
-				Tasks  []graph.Task `json:"tasks"`
-				Bytes  int64        `json:"bytes"`
-				SHA256 string       `json:"sha256"`
+			attempts, err := s.Attempts(cmd.Context(), args[0])
+			if err != nil {
+				return err
 			}
+			type row struct {
+				Step     int           `json:"step"`
+				Time     time.Time     `json:"time"`
+				Duration time.Duration `json:"durationNs"`
+				Tasks    []graph.Task  `json:"tasks"`
+				Bytes    int64         `json:"bytes"`
+				SHA256   string        `json:"sha256"`
+			}
+			took := checkpoints.Durations(steps, attempts)
 			rows := make([]row, len(steps))
 			for i, st := range steps {
-				rows[i] = row{st.Step, st.Time, st.Tasks, st.Bytes(), st.SHA256}
+				rows[i] = row{st.Step, st.Time, took[i], st.Tasks, st.Bytes(), st.SHA256}
 			}
 			return out.print(g.stdout, rows, "STEP\tTIME\tNODES\tDURATION\tBYTES", func(w io.Writer) {
 				for i, r := range rows {
-					took := "-"
+					d := "-"
 					if i > 0 {
-						took = r.Time.Sub(rows[i-1].Time).Round(time.Millisecond).String()
+						d = r.Duration.Round(time.Millisecond).String()
 					}
-					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", r.Step, r.Time.Local().Format(time.DateTime), taskList(r.Tasks), took, r.Bytes)
+					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", r.Step, r.Time.Local().Format(time.DateTime), taskList(r.Tasks), d, r.Bytes)
 				}
 			})
 		}),
@@ -148,70 +157,47 @@ func newRunsShowCmd(g *globals) *cobra.Command {
   graphjob runs show nightly-29012345 -o json | jq .state`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: withStore(&store, &out, func(cmd *cobra.Command, s *checkpoints.Store, args []string) error {
-			ctx, id := cmd.Context(), args[0]
-			rec, err := s.Run(ctx, id)
+			v, err := s.View(cmd.Context(), args[0])
 			if err != nil {
 				return err
 			}
-			view := struct {
-				*checkpoints.Run
-				Status     string                `json:"status"`
-				Step       int                   `json:"step"` // -1 before the first commit
-				Error      string                `json:"error,omitempty"`
-				LastCommit time.Time             `json:"lastCommit"`
-				Next       []graph.Task          `json:"next"`
-				Pending    int                   `json:"pendingTasks"`
-				Attempts   []checkpoints.Attempt `json:"attempts"`
-				State      map[string]any        `json:"state,omitempty"`
-			}{Run: rec, Status: "running", Step: -1}
-			if view.Attempts, err = s.Attempts(ctx, id); err != nil {
-				return err
-			}
-			for _, a := range view.Attempts {
-				if a.End != nil && a.End.Error != "" {
-					view.Error = a.End.Error
-				}
-			}
-			res, err := s.Result(ctx, id)
-			switch {
-			case err == nil:
-				view.Status = string(res.Status)
-				if res.Error != "" {
-					view.Error = res.Error
-				}
-			case !errors.Is(err, checkpoints.ErrNotFound):
-				return err
-			}
-			snap, err := s.Latest(ctx, id)
-			switch {
-			case err == nil:
-				view.Step, view.LastCommit, view.Next, view.Pending, view.State = snap.Step.Step, snap.Step.Time, snap.Checkpoint.Next, len(snap.Pending), snap.Checkpoint.Values
-			case !errors.Is(err, checkpoints.ErrNotFound):
-				return err
-			}
 			if out.format == "json" {
-				return printJSON(g.stdout, view)
+				return printJSON(g.stdout, v)
 			}
 			w := g.stdout
-			fmt.Fprintf(w, "Run:       %s\nGraph:     %s (%s)\nStarted:   %s\n", id, rec.Graph.Name, rec.Graph.Digest, rec.Created.Local().Format(time.DateTime))
-			for _, k := range slices.Sorted(maps.Keys(rec.Origin)) {
-				fmt.Fprintf(w, "Origin:    %s=%s\n", k, rec.Origin[k])
+			fmt.Fprintf(w, "Run:       %s\nGraph:     %s (%s)\nStarted:   %s\n", v.ID, v.Graph.Name, v.Graph.Digest, v.Created.Local().Format(time.DateTime))
+			for _, k := range slices.Sorted(maps.Keys(v.Origin)) {
+				fmt.Fprintf(w, "Origin:    %s=%s\n", k, v.Origin[k])
 			}
-			fmt.Fprintf(w, "Status:    %s\nStep:      %d (committed %s)\nNext:      %s (%d finished)\n", view.Status, view.Step, view.LastCommit.Local().Format(time.DateTime), taskList(view.Next), view.Pending)
-			fmt.Fprintf(w, "Attempts:  %d\n", len(view.Attempts))
-			for _, a := range view.Attempts {
+			fmt.Fprintf(w, "Status:    %s\nStep:      %d (committed %s)\nNext:      %s (%d finished)\n", statusLine(v.RunStatus), v.Step, v.LastCommit.Local().Format(time.DateTime), taskList(v.Next), v.Pending)
+			fmt.Fprintf(w, "Attempts:  %d\n", len(v.Attempts))
+			for _, a := range v.Attempts {
 				fmt.Fprintf(w, "  #%-3d %s  %s\n", a.N, a.Started.Local().Format(time.DateTime), attemptSummary(a))
 			}
-			if view.Error != "" {
-				fmt.Fprintf(w, "Error:     %s\n", view.Error)
+			if v.Error != "" {
+				fmt.Fprintf(w, "Error:     %s\n", v.Error)
 			}
 			fmt.Fprintln(w, "State:")
-			return printJSON(w, view.State)
+			return printJSON(w, v.Values)
 		}),
 	}
 	store.register(cmd)
 	out.register(cmd)
 	return cmd
+}
+
+// statusLine says where a run is, and for one that may have stopped
+// unseen, when it was last seen.
+func statusLine(st checkpoints.RunStatus) string {
+	switch st.State {
+	case contract.Unknown:
+		if st.Error == "" {
+			return fmt.Sprintf("unknown: stopped (no end recorded), or at work without committing; last seen %s", st.LastSeen.Local().Format(time.DateTime))
+		}
+	case contract.Running, contract.Interrupted:
+		return fmt.Sprintf("%s (last seen %s)", st.State, st.LastSeen.Local().Format(time.DateTime))
+	}
+	return string(st.State)
 }
 
 // attemptSummary says where an attempt started and how it ended.
@@ -231,14 +217,59 @@ func attemptSummary(a checkpoints.Attempt) string {
 		return b.String()
 	}
 	fmt.Fprintf(&b, ", exit %d at step %d after %s", e.Exit, e.Step, e.Ended.Sub(a.Started).Round(time.Millisecond))
+	if e.Error != "" {
+		b.WriteString(": " + e.Error)
+	}
 	return b.String()
 }
 
 func newRunsHistoryCmd(g *globals) *cobra.Command {
-	cmd := newCheckpointsListCmd(g)
-	cmd.Use = "history RUN"
-	cmd.Short = "List a run's steps: when each was committed, its nodes, its duration and bytes"
-	cmd.Example = "  graphjob runs history nightly-29012345"
+	var (
+		store storeFlags
+		out   outputFlag
+	)
+	cmd := &cobra.Command{
+		Use:   "history RUN",
+		Short: "List a run's attempts: where each ran, the steps it committed, how it ended, the gaps between",
+		Long: `List a run's attempts, oldest first: each process that ran it (a pod of its Job),
+where it ran, the steps it committed, how it ended (its exit code and its last
+step, or no end recorded: killed, or running), when it was last seen at work,
+and the gap before it, while no attempt was at work. checkpoints list shows the
+steps themselves.`,
+		Example: "  graphjob runs history nightly-29012345",
+		Args:    usageArgs(cobra.ExactArgs(1)),
+		RunE: withStore(&store, &out, func(cmd *cobra.Command, s *checkpoints.Store, args []string) error {
+			attempts, err := s.Attempts(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			steps, err := s.History(cmd.Context(), args[0])
+			if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
+				return err
+			}
+			spans := checkpoints.Timeline(steps, attempts)
+			return out.print(g.stdout, spans, "ATTEMPT\tSTARTED\tWHERE\tSTEPS\tENDED\tLAST SEEN\tGAP BEFORE", func(w io.Writer) {
+				for _, sp := range spans {
+					ended := "no end recorded"
+					if e := sp.End; e != nil {
+						ended = fmt.Sprintf("exit %d", e.Exit)
+					}
+					gap := "-"
+					if sp.Gap > 0 {
+						gap = sp.Gap.Round(time.Millisecond).String()
+					}
+					steps := fmt.Sprintf("%d..%d (%d)", sp.From+1, sp.Last, sp.Steps)
+					if sp.Steps == 0 {
+						steps = "none"
+					}
+					fmt.Fprintf(w, "#%d\t%s\t%s\t%s\t%s\t%s\t%s\n", sp.N, sp.Started.Local().Format(time.DateTime), cmp.Or(sp.Origin["pod"], sp.Origin["host"], "-"),
+						steps, ended, sp.Seen.Local().Format(time.DateTime), gap)
+				}
+			})
+		}),
+	}
+	store.register(cmd)
+	out.register(cmd)
 	return cmd
 }
 
@@ -268,7 +299,7 @@ func newRunsListCmd(g *globals) *cobra.Command {
 					if !r.Created.IsZero() {
 						created = r.Created.Local().Format(time.DateTime)
 					}
-					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Graph, r.Status, step, created)
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", r.ID, r.Graph, r.State, step, created)
 				}
 			})
 		}),

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/graphjob/graphjob/checkpoints"
+	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/graph"
 )
 
@@ -36,7 +37,7 @@ func storeWithRun(t *testing.T) (string, string) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutResult(t.Context(), "r1", checkpoints.Result{Status: checkpoints.Succeeded, Step: 2}); err != nil {
+	if err := s.PutResult(t.Context(), "r1", checkpoints.Result{Status: contract.Succeeded, Step: 2}); err != nil {
 		t.Fatal(err)
 	}
 	for i, end := range []checkpoints.AttemptEnd{{Step: 1, Exit: 1, Error: "storage unreachable"}, {Step: 2}} {
@@ -66,13 +67,13 @@ func TestCheckpointCommands(t *testing.T) {
 		{"checkpoints list", []string{"checkpoints", "list", "r1", "--store", url}, 0, "", "STEP  TIME", ""},
 		{"checkpoints show", []string{"checkpoints", "show", "r1", "--store", url}, 0, "{\n  \"done\": true,\n  \"step\": 2\n}\n", "", ""},
 		{"checkpoints show --step", []string{"checkpoints", "show", "r1", "--step", "1", "--store", url}, 0, "{\n  \"done\": false,\n  \"step\": 1\n}\n", "", ""},
-		{"a step not committed", []string{"checkpoints", "show", "r1", "--step", "7", "--store", url}, 1, "", "", "runs/r1/steps/000000000007: not found"},
+		{"a step not committed", []string{"checkpoints", "show", "r1", "--step", "7", "--store", url}, 1, "", "", "graphjob: run r1 has no step 7: its committed steps are 0 to 2: not found\n"},
 		{"a run not there", []string{"checkpoints", "list", "nope", "--store", url}, 1, "", "", "run nope: object runs/nope/steps/: not found: no committed step"},
 		{"runs show", []string{"runs", "show", "r1", "--store", url}, 0, "", "Status:    succeeded\nStep:      2", ""},
 		{"runs show: attempts", []string{"runs", "show", "r1", "--store", url}, 0, "", "Attempts:  2\n  #1 ", ""},
 		{"runs show: each attempt", []string{"runs", "show", "r1", "--store", url}, 0, "", "from step 0 on r1-abcde, exit 0 at step 2 after", ""},
-		{"runs show: the last error", []string{"runs", "show", "r1", "--store", url}, 0, "", "Error:     storage unreachable", ""},
-		{"runs history", []string{"runs", "history", "r1", "--store", url}, 0, "", "STEP  TIME                 NODES  DURATION  BYTES", ""},
+		{"runs show: why an attempt stopped", []string{"runs", "show", "r1", "--store", url}, 0, "", ": storage unreachable\n  #2 ", ""},
+		{"runs history", []string{"runs", "history", "r1", "--store", url}, 0, "", "ATTEMPT  STARTED              WHERE     STEPS  ENDED   LAST SEEN", ""},
 		{"a bad -o", []string{"runs", "list", "--store", url, "-o", "yaml"}, 2, "", "", "--output \"yaml\": use table or json"},
 		{"a bad run ID", []string{"checkpoints", "show", "../x", "--store", url}, 1, "", "", "run ID \"../x\""},
 		{"a bad store", []string{"runs", "list", "--store", "nosuch://x"}, 2, "", "", "--store"},
@@ -94,6 +95,18 @@ func TestCheckpointCommands(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("a succeeded run has no error", func(t *testing.T) {
+		_, stdout, _ := cli(t, t.Context(), "runs", "show", "r1", "--store", url)
+		if strings.Contains(stdout, "Error:") {
+			t.Errorf("the error of an earlier attempt is shown as the run's:\n%s", stdout)
+		}
+		_, stdout, _ = cli(t, t.Context(), "runs", "show", "r1", "--store", url, "-o", "json")
+		if strings.Contains(stdout, `
+  "error"`) {
+			t.Errorf("the error of an earlier attempt is the run's in JSON:\n%s", stdout)
+		}
+	})
 
 	t.Run("json", func(t *testing.T) {
 		code, stdout, stderr := cli(t, t.Context(), "checkpoints", "list", "r1", "--store", url, "-o", "json")
@@ -118,7 +131,7 @@ func TestCheckpointCommands(t *testing.T) {
 		}
 		code, stdout, _ = cli(t, t.Context(), "runs", "list", "--store", url, "-o", "json")
 		var runs []checkpoints.RunInfo
-		if code != 0 || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 1 || runs[0].Status != "succeeded" {
+		if code != 0 || json.Unmarshal([]byte(stdout), &runs) != nil || len(runs) != 1 || runs[0].State != contract.Succeeded {
 			t.Fatalf("runs list -o json: exit %d, %s", code, stdout)
 		}
 	})

@@ -185,7 +185,7 @@ Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
 				return err
 			}
 			for _, sl := range plan {
-				if sl.State == scheduler.StateFailed {
+				if sl.State == scheduler.SlotFailed {
 					return exitError{contract.ExitFailed, fmt.Errorf("backfill of %s: runs failed; see the table, and --reprocess failed to run them again", e.Name)}
 				}
 			}
@@ -248,7 +248,7 @@ func printPlan(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot, b
 
 // printSummary prints how many slots ended in each state, and the failed.
 func printSummary(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot) {
-	counts := map[scheduler.RunState]int{}
+	counts := map[scheduler.SlotState]int{}
 	started := 0
 	var failed []scheduler.BackfillSlot
 	for _, sl := range plan {
@@ -256,13 +256,13 @@ func printSummary(w io.Writer, e *scheduler.Entry, plan []scheduler.BackfillSlot
 		if sl.Started {
 			started++
 		}
-		if sl.State == scheduler.StateFailed {
+		if sl.State == scheduler.SlotFailed {
 			failed = append(failed, sl)
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "STATE\tSLOTS\n")
-	for _, st := range []scheduler.RunState{scheduler.StateSucceeded, scheduler.StateFailed, scheduler.StateRunning, scheduler.StatePending, scheduler.StateSkipped, scheduler.StateNone} {
+	for _, st := range []scheduler.SlotState{scheduler.SlotSucceeded, scheduler.SlotFailed, scheduler.SlotRunning, scheduler.SlotPending, scheduler.SlotSkipped, scheduler.SlotNone} {
 		if counts[st] > 0 {
 			fmt.Fprintf(tw, "%s\t%d\n", st, counts[st])
 		}
@@ -285,12 +285,12 @@ func progressBar(w io.Writer, name string) func([]scheduler.BackfillSlot) {
 		var done, running, failed int
 		for _, sl := range plan {
 			switch sl.State {
-			case scheduler.StateRunning:
+			case scheduler.SlotRunning:
 				running++
-			case scheduler.StateFailed:
+			case scheduler.SlotFailed:
 				failed++
 				done++
-			case scheduler.StateNone, scheduler.StatePending:
+			case scheduler.SlotNone, scheduler.SlotPending:
 			default:
 				done++
 			}
@@ -322,9 +322,9 @@ type scheduleRow struct {
 }
 
 type scheduleRowSlot struct {
-	Time  time.Time          `json:"slot"`
-	Run   string             `json:"run"`
-	State scheduler.RunState `json:"state"`
+	Time  time.Time           `json:"slot"`
+	Run   string              `json:"run"`
+	State scheduler.SlotState `json:"state"`
 }
 
 // row reads a schedule's next n and last n slots.

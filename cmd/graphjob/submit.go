@@ -2,18 +2,16 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/clock"
 
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/kube"
@@ -134,70 +132,30 @@ creates nothing.`,
 	return cmd
 }
 
-// follow prints the run's steps as the store gets them, until its Job ends.
+// follow prints the run's steps as the store gets them, until its Job
+// ends, then its outcome.
 func follow(ctx context.Context, g *globals, client kubernetes.Interface, job *batchv1.Job, storeURL string) error {
 	store, err := checkpoints.Open(ctx, storeURL, checkpoints.Options{})
 	if err != nil {
 		return fmt.Errorf("--wait reads the run's progress from the store: %w", err)
 	}
 	defer store.Close()
-	run, seen := job.Name, -1
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for {
-		if last, err := store.LastStep(ctx, run); err == nil {
-			for n := seen + 1; n <= last; n++ {
-				if st, err := store.Step(ctx, run, n); err == nil && n > 0 {
-					fmt.Fprintf(g.stderr, "step %d: %s\n", n, taskList(st.Tasks))
-				}
-			}
-			seen = max(seen, last)
-		}
+	ended := func(ctx context.Context) (bool, error) {
 		j, err := client.BatchV1().Jobs(job.Namespace).Get(ctx, job.Name, metav1.GetOptions{})
-		if ctx.Err() != nil {
-			fmt.Fprintf(g.stderr, "stopped following; the run goes on: graphjob runs show %s --store %s\n", run, storeURL)
-			return nil
+		if err != nil {
+			return false, nil // asked again at the next tick
 		}
-		if err == nil {
-			if done, err := outcome(ctx, g, store, j); done {
-				return err
-			}
-		}
-		select {
-		case <-ctx.Done():
-		case <-tick.C:
-		}
+		return kube.JobEnded(j)
 	}
-}
-
-// outcome reports whether the Job has ended, and the run's outcome.
-func outcome(ctx context.Context, g *globals, store *checkpoints.Store, j *batchv1.Job) (bool, error) {
-	for _, c := range j.Status.Conditions {
-		if c.Status != corev1.ConditionTrue {
-			continue
-		}
-		switch c.Type {
-		case batchv1.JobComplete:
-			snap, err := store.Latest(ctx, j.Name)
-			if err != nil {
-				return true, err
-			}
-			out, err := json.Marshal(snap.Checkpoint.Values)
-			if err != nil {
-				return true, err
-			}
-			fmt.Fprintf(g.stdout, "%s\n", out)
-			return true, nil
-		case batchv1.JobFailed:
-			if res, err := store.Result(ctx, j.Name); err == nil && res.Status == checkpoints.Failed {
-				return true, &runner.FailedError{Run: j.Name, Result: *res}
-			}
-			err := fmt.Errorf("job %s failed (%s): %s; see kubectl logs job/%s", j.Name, c.Reason, c.Message, j.Name)
-			if c.Reason == batchv1.JobReasonPodFailurePolicy {
-				return true, &runner.InvalidError{Err: err} // exit 2: the run's result would say 3
-			}
-			return true, err
-		}
+	final, err := runner.Follow(ctx, clock.RealClock{}, store, job.Name, ended, func(st *checkpoints.Step) {
+		fmt.Fprintf(g.stderr, "step %d: %s\n", st.Step, taskList(st.Tasks))
+	})
+	if ctx.Err() != nil {
+		fmt.Fprintf(g.stderr, "stopped following; the run goes on: graphjob runs show %s --store %s\n", job.Name, storeURL)
+		return nil
 	}
-	return false, nil
+	if err != nil {
+		return err
+	}
+	return printCompact(g.stdout, final)
 }
