@@ -36,6 +36,7 @@ const (
 	SlotRunning   SlotState = SlotState(contract.Running)   // its Job has not finished
 	SlotSucceeded SlotState = SlotState(contract.Succeeded) // its run succeeded
 	SlotFailed    SlotState = SlotState(contract.Failed)    // its run, or its Job, failed
+	SlotUnknown   SlotState = SlotState(contract.Unknown)   // its run has no result, its Job is out of reach
 )
 
 // BackfillSlot is a slot of a backfill: what was found and what became of it.
@@ -109,33 +110,10 @@ func (b *Backfill) Plan(ctx context.Context, e *Entry, from, to time.Time) ([]Ba
 	return out, nil
 }
 
-// SlotState finds where a claimed slot is: its record, its run's result,
+// SlotState finds where a claimed slot is: its record, its run's status,
 // its Job.
 func (b *Backfill) SlotState(ctx context.Context, e *Entry, slot time.Time) (SlotState, error) {
-	rec, err := b.Store.Slot(ctx, e.Name, slot)
-	if err != nil {
-		return "", err
-	}
-	run := rec.Run
-	if rec.Skipped != "" {
-		return SlotSkipped, nil
-	}
-	status, err := b.Store.Status(ctx, run)
-	if err == nil && status.State.Final() {
-		return SlotState(status.State), nil
-	}
-	if err != nil && !errors.Is(err, checkpoints.ErrNotFound) {
-		return "", err
-	}
-	// Not ended: its Job says whether it runs or waits for one.
-	st, err := b.Launch.State(ctx, e, run)
-	if err != nil {
-		return "", err
-	}
-	if st == SlotNone {
-		return SlotPending, nil
-	}
-	return st, nil
+	return slotState(ctx, b.Store, b.Launch, e, slot)
 }
 
 // Todo says whether the backfill starts a slot's run.

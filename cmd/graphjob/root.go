@@ -28,6 +28,8 @@ type usageError struct {
 	cmd string
 }
 
+func (e usageError) Unwrap() error { return e.error }
+
 func usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...), ""}
 }

@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -35,14 +35,16 @@ func (f *scheduleFlags) register(cmd *cobra.Command) {
 }
 
 // schedules is a configuration opened: its schedules, its store, and Jobs
-// on its cluster.
+// on its cluster (scheduler.Offline when offline says none was found).
 type schedules struct {
 	cfg   *scheduler.Config
 	store *checkpoints.Store
-	jobs  *scheduler.Jobs
+	jobs  scheduler.StateLauncher
 }
 
-func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
+// open opens the configuration, its store and its cluster. With offline, a
+// missing kubeconfig is no error: the Jobs' states are unknown.
+func (f *scheduleFlags) open(ctx context.Context, offline bool) (*schedules, error) {
 	if err := f.out.check(); err != nil {
 		return nil, err
 	}
@@ -53,9 +55,9 @@ func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
 	if err != nil {
 		return nil, usagef("%w", err)
 	}
-	s := &schedules{cfg: cfg}
+	s := &schedules{cfg: cfg, jobs: scheduler.Offline{}}
 	client, ns, err := f.kube.client(cfg.Namespace)
-	if err != nil {
+	if err != nil && !(offline && errors.Is(err, errNoKubeconfig)) {
 		return nil, err
 	}
 	for _, e := range cfg.Entries {
@@ -64,17 +66,21 @@ func (f *scheduleFlags) open(ctx context.Context) (*schedules, error) {
 	if s.store, err = checkpoints.Open(ctx, cfg.Store, checkpoints.Options{}); err != nil {
 		return nil, usagef("%s: store: %w", f.config, err)
 	}
-	s.jobs = &scheduler.Jobs{Client: client, Image: defaultImage(), Read: readGraph, Describe: describeGraph}
-	if s.jobs.Server, err = kube.ServerVersion(client); err != nil {
+	if client == nil {
+		return s, nil
+	}
+	jobs := &scheduler.Jobs{Client: client, Image: defaultImage(), Read: readGraph, Describe: describeGraph}
+	if jobs.Server, err = kube.ServerVersion(client); err != nil {
 		s.store.Close()
 		return nil, err
 	}
+	s.jobs = jobs
 	return s, nil
 }
 
 // openEntry opens the configuration and finds the schedule name in it.
-func (f *scheduleFlags) openEntry(ctx context.Context, name string) (*schedules, *scheduler.Entry, error) {
-	s, err := f.open(ctx)
+func (f *scheduleFlags) openEntry(ctx context.Context, name string, offline bool) (*schedules, *scheduler.Entry, error) {
+	s, err := f.open(ctx, offline)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -127,7 +133,8 @@ missing. --reprocess failed resumes the failed runs from their last checkpoint;
 --reprocess all also runs the succeeded ones again, from the start.
 
 Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
---dry-run lists the slots, what each found, and the clock changes.`,
+--dry-run lists the slots, what each found, and the clock changes; without a
+kubeconfig it plans from the store alone, the states of Jobs unknown.`,
 		Example: `  graphjob backfill nightly --config scheduler.yaml --from 2026-10-01 --to 2026-11-01 --parallel 5`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -140,18 +147,22 @@ Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
 			if parallel < 1 {
 				return usagef("--parallel %d: give at least 1", parallel)
 			}
-			s, e, err := f.openEntry(ctx, args[0])
+			s, e, err := f.openEntry(ctx, args[0], dryRun)
 			if err != nil {
 				return err
 			}
 			defer s.store.Close()
-			from, err := parseSlotTime("--from", fromFlag, e)
-			if err != nil {
-				return err
-			}
-			to, err := parseSlotTime("--to", toFlag, e)
-			if err != nil {
-				return err
+			var from, to time.Time
+			for _, t := range []struct {
+				flag, v string
+				at      *time.Time
+			}{{"--from", fromFlag, &from}, {"--to", toFlag, &to}} {
+				if t.v == "" {
+					return usagef("%s is required", t.flag)
+				}
+				if *t.at, err = scheduler.ParseTime(t.v, e.Schedule.Location()); err != nil {
+					return usagef("%s %w", t.flag, err)
+				}
 			}
 			if !to.After(from) {
 				return usagef("--to %s is not after --from %s", toFlag, fromFlag)
@@ -200,24 +211,6 @@ Times are RFC 3339 or YYYY-MM-DD[THH:MM[:SS]] in the schedule's time zone.
 	fl.StringVar(&reprocess, "reprocess", "none", "which slots that ran to run again: none, failed (resumed) or all (from the start)")
 	fl.BoolVar(&dryRun, "dry-run", false, "list the slots and what each found; start nothing")
 	return cmd
-}
-
-// parseSlotTime reads a range's end: RFC 3339, or a date and time in the
-// schedule's zone.
-func parseSlotTime(flag, v string, e *scheduler.Entry) (time.Time, error) {
-	if v == "" {
-		return time.Time{}, usagef("%s is required", flag)
-	}
-	if t, err := time.Parse(time.RFC3339, v); err == nil {
-		return t, nil
-	}
-	loc := e.Schedule.Location()
-	for _, layout := range []string{"2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, v, loc); err == nil {
-			return t, nil
-		}
-	}
-	return time.Time{}, usagef("%s %q: give RFC 3339 (2026-10-01T00:00:00Z) or YYYY-MM-DD[THH:MM[:SS]] in the schedule's zone (%s)", flag, v, loc)
 }
 
 // printPlan prints a dry run: each slot, what it found, what the backfill
@@ -310,55 +303,6 @@ func newSchedulesCmd(g *globals) *cobra.Command {
 	return cmd
 }
 
-// scheduleRow is a schedule as list and show print it.
-type scheduleRow struct {
-	Name      string            `json:"name"`
-	Schedule  string            `json:"schedule"`
-	Suspended bool              `json:"suspended"`
-	Next      []time.Time       `json:"next"`
-	Last      []scheduleRowSlot `json:"last"`
-	Error     string            `json:"error,omitempty"`
-	entry     *scheduler.Entry
-}
-
-type scheduleRowSlot struct {
-	Time  time.Time           `json:"slot"`
-	Run   string              `json:"run"`
-	State scheduler.SlotState `json:"state"`
-}
-
-// row reads a schedule's next n and last n slots.
-func (s *schedules) row(ctx context.Context, e *scheduler.Entry, n int, now time.Time) (scheduleRow, error) {
-	r := scheduleRow{Name: e.Name, Schedule: e.Schedule.String(), Suspended: e.Suspend, entry: e}
-	for t := now; len(r.Next) < n; {
-		if t = e.Schedule.Next(t); t.IsZero() {
-			break
-		}
-		r.Next = append(r.Next, t)
-	}
-	// The last slots: look back an hour, a day, then 31 days.
-	var times []time.Time
-	for _, back := range []time.Duration{time.Hour, 24 * time.Hour, 31 * 24 * time.Hour} {
-		var err error
-		if times, err = s.store.SlotTimes(ctx, e.Name, now.Add(-back), now.Add(time.Second)); err != nil {
-			return r, err
-		}
-		if len(times) >= n {
-			break
-		}
-	}
-	b := &scheduler.Backfill{Store: s.store, Launch: s.jobs}
-	for _, t := range times[max(len(times)-n, 0):] {
-		st, err := b.SlotState(ctx, e, t)
-		if err != nil {
-			return r, err
-		}
-		r.Last = append(r.Last, scheduleRowSlot{Time: t, Run: contract.Slot{Schedule: e.Name, Time: t}.RunID(), State: st})
-	}
-	slices.Reverse(r.Last)
-	return r, nil
-}
-
 func newSchedulesListCmd(g *globals) *cobra.Command {
 	var f scheduleFlags
 	cmd := &cobra.Command{
@@ -367,22 +311,24 @@ func newSchedulesListCmd(g *globals) *cobra.Command {
 		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			s, err := f.open(ctx)
+			s, err := f.open(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer s.store.Close()
 			now := time.Now()
-			var rows []scheduleRow
+			var rows []scheduler.Status
+			locs := map[string]*time.Location{}
 			for _, e := range s.cfg.Entries {
-				r, err := s.row(ctx, e, 1, now)
+				r, err := scheduler.ScheduleStatus(ctx, s.store, s.jobs, e, 1, now)
 				if err != nil {
 					return err
 				}
 				rows = append(rows, r)
+				locs[e.Name] = e.Schedule.Location()
 			}
 			for _, ee := range s.cfg.Invalid {
-				rows = append(rows, scheduleRow{Name: ee.Schedule, Error: ee.Error()})
+				rows = append(rows, scheduler.Status{Name: ee.Schedule, Error: ee.Error()})
 			}
 			if f.out.json() {
 				return printJSON(g.stdout, rows)
@@ -391,8 +337,7 @@ func newSchedulesListCmd(g *globals) *cobra.Command {
 			fmt.Fprintln(tw, "NAME\tSCHEDULE\tNEXT\tLAST\tOUTCOME\tSUSPENDED\tERROR")
 			for _, r := range rows {
 				next, last, outcome := "-", "-", "-"
-				if r.entry != nil {
-					loc := r.entry.Schedule.Location()
+				if loc := locs[r.Name]; loc != nil && r.Error == "" {
 					if len(r.Next) > 0 {
 						next = r.Next[0].In(loc).Format("2006-01-02 15:04:05 MST")
 					}
@@ -420,12 +365,12 @@ func newSchedulesShowCmd(g *globals) *cobra.Command {
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			s, e, err := f.openEntry(ctx, args[0])
+			s, e, err := f.openEntry(ctx, args[0], true)
 			if err != nil {
 				return err
 			}
 			defer s.store.Close()
-			r, err := s.row(ctx, e, n, time.Now())
+			r, err := scheduler.ScheduleStatus(ctx, s.store, s.jobs, e, n, time.Now())
 			if err != nil {
 				return err
 			}

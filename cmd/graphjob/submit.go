@@ -43,6 +43,9 @@ func (k *kubeFlags) client(ns string) (kubernetes.Interface, string, error) {
 	return client, ns, err
 }
 
+// errNoKubeconfig is config's error when no cluster is configured at all.
+var errNoKubeconfig = errors.New("no kubeconfig found")
+
 // config is the cluster's client configuration as kubectl finds it (or the
 // pod's, in a cluster), and the context's namespace.
 func (k *kubeFlags) config() (*rest.Config, string, error) {
@@ -50,6 +53,9 @@ func (k *kubeFlags) config() (*rest.Config, string, error) {
 	rules.ExplicitPath = k.kubeconfig
 	cc := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: k.context})
 	cfg, err := cc.ClientConfig()
+	if clientcmd.IsEmptyConfig(err) {
+		err = fmt.Errorf("%w (%w)", errNoKubeconfig, err)
+	}
 	if err != nil {
 		return nil, "", usagef("the cluster: %w", err)
 	}
