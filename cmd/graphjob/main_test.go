@@ -75,6 +75,8 @@ spec:
 		{"no file", []string{"run"}, 2, "", "accepts 1 arg(s)", ""},
 		{"an unknown flag", []string{"run", loop, "--nope"}, 2, "", "unknown flag: --nope", ""},
 		{"an unknown command", []string{"fly"}, 2, "", `unknown command "fly"`, ""},
+		{"an unknown command, with a suggestion", []string{"rn"}, 2, "", `unknown command "rn" for "graphjob": did you mean run or runs?`, ""},
+		{"an unknown subcommand", []string{"runs", "lst"}, 2, "", `unknown command "lst" for "graphjob runs": did you mean list?`, ""},
 		{"a bad log format", []string{"run", loop, "--log-format", "xml"}, 2, "", `--log-format "xml"`, ""},
 		{"validate", []string{"validate", loop, fanout}, 0, "", "", "fanout/graph.yaml: ok (graph fanout, 3 nodes, sha256:"},
 		{"validate a broken file", []string{"validate", loop, broken}, 2, "", broken + ":7:18", "loop/graph.yaml: ok"},

@@ -102,18 +102,41 @@ func execute(ctx context.Context, drain <-chan struct{}, args []string, stdin io
 	pf.StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.AddCommand(newRunCmd(g), newValidateCmd(g), newGraphCmd(g), newCheckpointsCmd(g), newRunsCmd(g), newRenderCmd(g), newSubmitCmd(g), newSchedulerCmd(g), newBackfillCmd(g), newSchedulesCmd(g))
 
+	rejectUnknown(root)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return contract.ExitOK
-	}
-	if strings.HasPrefix(err.Error(), "unknown command") {
-		err = usageError{err, root.CommandPath()}
 	}
 	fmt.Fprintf(stderr, "graphjob: %v\n", err)
 	if u, ok := errors.AsType[usageError](err); ok && u.cmd != "" {
 		fmt.Fprintf(stderr, "See '%s --help'.\n", u.cmd)
 	}
 	return exitCode(err)
+}
+
+// rejectUnknown makes cmd and each command under it that only groups others
+// run (it prints its help), so that cobra hands an unknown command to Args,
+// which makes it a usage error, rather than an error known only by its
+// message (or, below the root, help and exit 0).
+func rejectUnknown(cmd *cobra.Command) {
+	for _, c := range cmd.Commands() {
+		rejectUnknown(c)
+	}
+	if !cmd.HasSubCommands() || cmd.Runnable() {
+		return
+	}
+	cmd.SuggestionsMinimumDistance = 2
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	cmd.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		err := fmt.Errorf("unknown command %q for %q", args[0], cmd.CommandPath())
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			err = fmt.Errorf("%w: did you mean %s?", err, strings.Join(s, " or "))
+		}
+		return usageError{err, cmd.CommandPath()}
+	}
 }
 
 // usageArgs marks cobra's argument errors as usage errors.
