@@ -343,6 +343,21 @@ func ParseVersion(major, minor string) (Version, error) {
 	return Version{ma, mi}, nil
 }
 
+// ParseVersionText reads a version as a user writes it: 1.28, v1.28.3.
+func ParseVersionText(s string) (Version, error) {
+	major, minor, _ := strings.Cut(strings.TrimPrefix(s, "v"), ".")
+	return ParseVersion(major, strings.SplitN(minor, ".", 2)[0])
+}
+
+// DefaultName is the name of a run's Job when the user gives none: the
+// graph's name and, for a one-off run, the time (a CronJob's Jobs add it).
+func DefaultName(graph string, now time.Time, cron bool) string {
+	if cron {
+		return graph
+	}
+	return graph + "-" + now.UTC().Format("20060102-150405")
+}
+
 func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }
 
 // Less reports whether v is older than w.

@@ -6,11 +6,10 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
-	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
@@ -68,46 +67,31 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", contract.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
 	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable of the pod, KEY=VALUE; repeatable")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "the pod's service account (its token is not mounted)")
-	fl.StringVar(&f.cpu, "cpu", "100m", "CPU requested")
-	fl.StringVar(&f.memory, "memory", "128Mi", "memory requested")
-	fl.StringVar(&f.memoryLimit, "memory-limit", "512Mi", "memory limit")
+	fl.StringVar(&f.cpu, "cpu", kube.DefaultCPU, "CPU requested")
+	fl.StringVar(&f.memory, "memory", kube.DefaultMemory, "memory requested")
+	fl.StringVar(&f.memoryLimit, "memory-limit", kube.DefaultMemoryLimit, "memory limit")
 	fl.StringVarP(&f.output, "output", "o", "yaml", "yaml or json")
 	fl.StringVar(&f.kubeVersion, "kube-version", "", "the Kubernetes version to render for, such as 1.28: fields it lacks are left out (default: the newest)")
 }
 
-// run makes the kube.Template of a graph file; the file's bytes are returned for
-// its ConfigMap.
+// run makes the kube.Template of a graph file; the file's bytes are
+// returned for its ConfigMap.
 func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron bool) (kube.Template, []byte, error) {
 	gr, data, err := loadGraph(ctx, file)
 	if err != nil {
 		return kube.Template{}, nil, err
 	}
 	r := kube.Template{
-		Name: f.name, Namespace: f.namespace, Image: f.image, Store: f.store, StoreSecret: f.storeSecret,
-		Graph:          kube.Graph{Name: gr.Name, Digest: gr.Digest, URL: f.graphURL},
-		BackoffLimit:   &f.backoffLimit,
-		ActiveDeadline: f.activeDeadline,
-		DrainTimeout:   f.drainTimeout,
-		ServiceAccount: f.serviceAccount,
+		Name: f.name, Namespace: f.namespace, Store: f.store,
+		Graph:        kube.Graph{Name: gr.Name, Digest: gr.Digest, URL: f.graphURL},
+		BackoffLimit: &f.backoffLimit,
+		DrainTimeout: f.drainTimeout,
 	}
 	if r.Name == "" {
-		r.Name = gr.Name
-		if !cron {
-			r.Name += "-" + time.Now().UTC().Format("20060102-150405")
-		}
+		r.Name = kube.DefaultName(gr.Name, time.Now(), cron)
 	}
 	if f.graphURL == "" {
 		r.Graph.ConfigMap = kube.ConfigMapName(gr.Name, gr.Digest)
-	}
-	for _, kv := range f.env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return r, nil, usagef("--env %q: write KEY=VALUE", kv)
-		}
-		r.Env = append(r.Env, corev1.EnvVar{Name: k, Value: v})
-	}
-	if f.ttl > 0 {
-		r.TTLAfterFinished = &f.ttl
 	}
 	if f.input != "" {
 		values, err := parseInput(stdin, f.input)
@@ -123,23 +107,46 @@ func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron b
 		}
 		r.Input = string(compact)
 	}
-	q := map[string]resource.Quantity{}
-	for flag, v := range map[string]string{"--cpu": f.cpu, "--memory": f.memory, "--memory-limit": f.memoryLimit} {
-		if q[flag], err = resource.ParseQuantity(v); err != nil {
-			return r, nil, usagef("%s %q: give a quantity such as 500m or 1Gi", flag, v)
-		}
+	o := kube.Overrides{
+		Image: f.image, ServiceAccount: f.serviceAccount, StoreSecret: f.storeSecret,
+		CPU: f.cpu, Memory: f.memory, MemoryLimit: f.memoryLimit,
 	}
-	r.Resources = corev1.ResourceRequirements{
-		Requests: corev1.ResourceList{corev1.ResourceCPU: q["--cpu"], corev1.ResourceMemory: q["--memory"]},
-		Limits:   corev1.ResourceList{corev1.ResourceMemory: q["--memory-limit"]},
+	if f.activeDeadline > 0 {
+		o.ActiveDeadline = f.activeDeadline.String()
+	}
+	if f.ttl > 0 {
+		o.TTLAfterFinished = f.ttl.String()
+	}
+	for _, kv := range f.env {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return r, nil, usagef("--env %q: write KEY=VALUE", kv)
+		}
+		o.Env = append(o.Env, kube.EnvVar{Name: k, Value: v})
+	}
+	if err := o.Apply(&r, flagOf); err != nil {
+		return r, nil, usagef("%w", err)
 	}
 	if f.kubeVersion != "" {
-		major, minor, _ := strings.Cut(strings.TrimPrefix(f.kubeVersion, "v"), ".")
-		if r.Server, err = kube.ParseVersion(major, strings.SplitN(minor, ".", 2)[0]); err != nil {
+		if r.Server, err = kube.ParseVersionText(f.kubeVersion); err != nil {
 			return r, nil, usagef("--kube-version %q: give MAJOR.MINOR, such as 1.28", f.kubeVersion)
 		}
 	}
 	return r, data, nil
+}
+
+// flagOf names the flag that sets an Overrides field: memoryLimit is
+// --memory-limit.
+func flagOf(field string) string {
+	var b strings.Builder
+	b.WriteString("--")
+	for _, c := range field {
+		if unicode.IsUpper(c) {
+			b.WriteByte('-')
+		}
+		b.WriteRune(unicode.ToLower(c))
+	}
+	return b.String()
 }
 
 // print writes objects as YAML or JSON (a List for several).
