@@ -13,7 +13,7 @@ import (
 // CreateRun writes the run's record. If the run already has a record,
 // CreateRun returns ErrExists (unless the record is byte for byte the same:
 // a retry); read it with Run to decide whether to resume.
-func (s *Store) CreateRun(ctx context.Context, r Run) error {
+func (s *Store) CreateRun(ctx context.Context, r RunRecord) error {
 	if err := CheckRunID(r.ID); err != nil {
 		return err
 	}

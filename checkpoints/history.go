@@ -82,7 +82,7 @@ func (s *Store) Info(ctx context.Context, id string) RunInfo {
 	if info.RunStatus, err = s.Status(ctx, id); err != nil {
 		info.RunStatus = unreadable(err)
 	}
-	if r, err := s.Run(ctx, id); err == nil {
+	if r, err := s.RunRecord(ctx, id); err == nil {
 		info.Graph, info.Created = r.Graph.Name, r.Created
 	}
 	return info

@@ -22,12 +22,12 @@ type Snapshot struct {
 	Pending []Write
 }
 
-// Run reads the run's record.
-func (s *Store) Run(ctx context.Context, id string) (*Run, error) {
+// RunRecord reads the run's record.
+func (s *Store) RunRecord(ctx context.Context, id string) (*RunRecord, error) {
 	if err := CheckRunID(id); err != nil {
 		return nil, err
 	}
-	r := new(Run)
+	r := new(RunRecord)
 	if _, err := s.getRecord(ctx, id, -1, runKey(id), kindRun, r); err != nil {
 		return nil, err
 	}

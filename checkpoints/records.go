@@ -12,8 +12,8 @@ import (
 	"github.com/graphjob/graphjob/graph"
 )
 
-// Run is a run's record, written once when the run starts.
-type Run struct {
+// RunRecord is a run's record, written once when the run starts.
+type RunRecord struct {
 	ID string `json:"id"`
 	// Graph names the graph and pins its content.
 	Graph GraphRef `json:"graph"`

@@ -73,7 +73,7 @@ func (s *Store) Status(ctx context.Context, id string) (RunStatus, error) {
 	}
 	var created time.Time
 	if res == nil {
-		rec, err := s.Run(ctx, id)
+		rec, err := s.RunRecord(ctx, id)
 		if errors.Is(err, ErrNotFound) {
 			return RunStatus{}, err
 		}
@@ -104,7 +104,7 @@ func unreadable(err error) RunStatus {
 // RunView is what is known of a run: its record, where it is, its attempts
 // and its state at its last committed step.
 type RunView struct {
-	*Run
+	*RunRecord
 	RunStatus
 	LastCommit time.Time    `json:"lastCommit"`
 	Next       []graph.Task `json:"next"`
@@ -117,11 +117,11 @@ type RunView struct {
 // View reads what is known of a run. Every object read is verified: a
 // damaged one is an error.
 func (s *Store) View(ctx context.Context, id string) (*RunView, error) {
-	rec, err := s.Run(ctx, id)
+	rec, err := s.RunRecord(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	v := &RunView{Run: rec}
+	v := &RunView{RunRecord: rec}
 	if v.Attempts, err = s.Attempts(ctx, id); err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func TestStatus(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			now := t0
 			s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{Now: func() time.Time { return now }})
-			must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "r", Graph: checkpoints.GraphRef{Name: "g", Digest: "sha256:00"}}))
+			must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "r", Graph: checkpoints.GraphRef{Name: "g", Digest: "sha256:00"}}))
 			var parent *checkpoints.Step
 			for i := range tt.steps {
 				now = t0.Add(time.Duration(i) * time.Minute)

@@ -149,11 +149,11 @@ func record[S any](ctx context.Context, s *checkpoints.Store, input S, o Options
 	if err != nil {
 		return err
 	}
-	err = s.CreateRun(ctx, checkpoints.Run{ID: o.ID, Graph: o.Graph, Input: in, Origin: o.Origin})
+	err = s.CreateRun(ctx, checkpoints.RunRecord{ID: o.ID, Graph: o.Graph, Input: in, Origin: o.Origin})
 	if !errors.Is(err, checkpoints.ErrExists) {
 		return err
 	}
-	prev, err := s.Run(ctx, o.ID)
+	prev, err := s.RunRecord(ctx, o.ID)
 	if err != nil {
 		return err
 	}

@@ -129,7 +129,7 @@ func flip(d []byte, i int) []byte {
 // returns a state.
 func testDamaged(t *testing.T, b Backend) {
 	s := b.Open(t, quickOpts())
-	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "run", Input: map[string]any{"n": int64(1)}}))
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "run", Input: map[string]any{"n": int64(1)}}))
 	chain(t, s, "run", 2)
 	must(t, s.PutWrite(t.Context(), "run", checkpoints.Write{Step: 3, Index: 0, Task: checkpointAt(2).Next[0]}))
 	must(t, s.PutResult(t.Context(), "run", checkpoints.Result{Status: contract.Succeeded, Step: 2}))
@@ -140,7 +140,7 @@ func testDamaged(t *testing.T, b Backend) {
 	read := func(key string) error {
 		switch {
 		case strings.HasSuffix(key, "/run.json"):
-			_, err := s.Run(t.Context(), "run")
+			_, err := s.RunRecord(t.Context(), "run")
 			return err
 		case strings.HasSuffix(key, "/result"):
 			_, err := s.Result(t.Context(), "run")

@@ -127,10 +127,10 @@ func checkpointAt(i int) graph.Checkpoint {
 
 func testRunRecord(t *testing.T, b Backend) {
 	s := b.Open(t, quickOpts())
-	r := checkpoints.Run{ID: "run-1", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:00"},
+	r := checkpoints.RunRecord{ID: "run-1", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:00"},
 		Input: map[string]any{"step": int64(0), "list": []any{"a"}}, Origin: map[string]string{"job": "loop-x"}}
 	must(t, s.CreateRun(t.Context(), r))
-	got, err := s.Run(t.Context(), "run-1")
+	got, err := s.RunRecord(t.Context(), "run-1")
 	must(t, err)
 	r.Created = got.Created
 	if !reflect.DeepEqual(*got, r) {
@@ -140,9 +140,9 @@ func testRunRecord(t *testing.T, b Backend) {
 	must(t, s.CreateRun(t.Context(), r))
 	r.Input = map[string]any{"step": int64(1)}
 	wantErr(t, s.CreateRun(t.Context(), r), checkpoints.ErrExists)
-	_, err = s.Run(t.Context(), "run-2")
+	_, err = s.RunRecord(t.Context(), "run-2")
 	wantErr(t, err, checkpoints.ErrNotFound)
-	wantErr(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "../escape"}), nil)
+	wantErr(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "../escape"}), nil)
 }
 
 func testCommitAndLoad(t *testing.T, b Backend) {
@@ -409,10 +409,10 @@ func testResult(t *testing.T, b Backend) {
 
 func testHistoryAndRuns(t *testing.T, b Backend) {
 	s := b.Open(t, quickOpts())
-	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "a", Graph: checkpoints.GraphRef{Name: "loop"}}))
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "a", Graph: checkpoints.GraphRef{Name: "loop"}}))
 	steps := chain(t, s, "a", 4)
 	must(t, s.PutResult(t.Context(), "a", checkpoints.Result{Status: contract.Succeeded, Step: 4}))
-	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "b", Graph: checkpoints.GraphRef{Name: "fanout"}}))
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "b", Graph: checkpoints.GraphRef{Name: "fanout"}}))
 	hist, err := s.History(t.Context(), "a")
 	must(t, err)
 	if len(hist) != 5 {
@@ -483,11 +483,11 @@ func testRetention(t *testing.T, b Backend) {
 
 func testDelete(t *testing.T, b Backend) {
 	s := b.Open(t, quickOpts())
-	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "gone"}))
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "gone"}))
 	chain(t, s, "gone", 2)
-	must(t, s.CreateRun(t.Context(), checkpoints.Run{ID: "kept"}))
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "kept"}))
 	must(t, s.Delete(t.Context(), "gone"))
-	_, err := s.Run(t.Context(), "gone")
+	_, err := s.RunRecord(t.Context(), "gone")
 	wantErr(t, err, checkpoints.ErrNotFound)
 	_, err = s.Latest(t.Context(), "gone")
 	wantErr(t, err, checkpoints.ErrNotFound)

@@ -23,7 +23,7 @@ func storeWithRun(t *testing.T) (string, string) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if err := s.CreateRun(t.Context(), checkpoints.Run{ID: "r1", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:00"}}); err != nil {
+	if err := s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "r1", Graph: checkpoints.GraphRef{Name: "loop", Digest: "sha256:00"}}); err != nil {
 		t.Fatal(err)
 	}
 	var parent *checkpoints.Step
