@@ -26,6 +26,9 @@ type compiler struct {
 func (c *compiler) build() *graph.Graph[graph.State] {
 	g := graph.New[graph.State]()
 	c.channels(g)
+	if len(c.doc.nodes) == 0 || c.doc.stateUnread {
+		return nil // the parser said why; every name or expression would only repeat it
+	}
 	envs, err := newEnvs(c.doc.state)
 	if err != nil {
 		c.errorf(pos{}, "CEL environment: %v", err)
@@ -36,9 +39,6 @@ func (c *compiler) build() *graph.Graph[graph.State] {
 	items := c.mapItems()
 	for _, n := range c.doc.nodes {
 		c.node(g, n, items[n.name])
-	}
-	if len(c.errs) > 0 {
-		return nil
 	}
 	for _, name := range c.doc.entry {
 		if c.checkTarget(c.doc.entryPos, name, "spec.entry") && name == graph.END {
@@ -128,11 +128,11 @@ func (c *compiler) mapItems() map[string][]string {
 }
 
 func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []string) {
+	c.nodes[n.name] = n // even when misnamed, so that edges to it do not repeat the error
 	if !nodeName.MatchString(n.name) || n.name == graph.START || n.name == graph.END {
 		c.errorf(n.pos, "node name %q: use letters, digits, '_', '.' and '-', starting with a letter or '_'; START and END are reserved", n.name)
 		return
 	}
-	c.nodes[n.name] = n
 	env := c.envs.node
 	if len(items) > 0 {
 		var err error
@@ -350,15 +350,18 @@ func (c *compiler) whenEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool 
 
 func (c *compiler) mapEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
 	m := e.mapTo
-	if !c.checkTarget(m.toPos, m.to, "map to") {
-		return true
+	if m.to == "" || !c.checkTarget(m.toPos, m.to, "map to") {
+		return true // an empty to was reported by the parser
 	}
 	if m.to == graph.END {
 		c.errorf(m.toPos, "map to END: a map edge runs a node once per item; name that node")
 		return true
 	}
+	if m.over == nil {
+		return true // reported by the parser
+	}
 	isList := func(t *cel.Type) bool { return t.Kind() == types.ListKind }
-	over := c.compile(c.envs.edge, m.over, isList, "a list for map over")
+	over := c.compile(c.envs.edge, *m.over, isList, "a list for map over")
 	if over == nil {
 		return true
 	}

@@ -68,7 +68,7 @@ func Load(path string, opts ...Option) (*Graph, error) {
 // Parse compiles a graph file's contents; file names it in errors.
 func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 	doc, errs := parse(file, data)
-	if len(errs) > 0 {
+	if doc == nil {
 		return nil, errs
 	}
 	o := options{client: &http.Client{}}
@@ -76,7 +76,9 @@ func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 		opt(&o)
 	}
 	sum := sha256.Sum256(data)
-	c := &compiler{parser: parser{file: file}, doc: doc, opts: &o, byName: map[string]*channelSpec{}}
+	// The compiler goes on from the parser's errors, so that a file's problems
+	// are all reported at once.
+	c := &compiler{parser: parser{file: file, errs: errs}, doc: doc, opts: &o, byName: map[string]*channelSpec{}}
 	runnable := c.build()
 	c.sortErrors()
 	if len(c.errs) > 0 {

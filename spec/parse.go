@@ -27,6 +27,7 @@ type document struct {
 	name           string
 	recursionLimit int
 	state          []*channelSpec
+	stateUnread    bool // spec.state is not a mapping: no expression can be checked
 	entry          []string
 	entryPos       pos
 	nodes          []*nodeSpec
@@ -135,7 +136,7 @@ type caseSpec struct {
 
 type mapSpec struct {
 	pos
-	over  expr
+	over  *expr // nil: the parser reported why
 	to    string
 	toPos pos
 	as    string
@@ -232,6 +233,7 @@ func (p *parser) spec(n *yaml.Node, doc *document) {
 		}
 	}
 	if v, ok := f["state"]; ok {
+		doc.stateUnread = p.deref(v).Kind != yaml.MappingNode
 		for _, kv := range p.pairs(v, "spec.state") {
 			doc.state = append(doc.state, p.channel(kv))
 		}
@@ -243,6 +245,9 @@ func (p *parser) spec(n *yaml.Node, doc *document) {
 	}
 	if v, ok := f["nodes"]; ok {
 		kvs := p.pairs(v, "spec.nodes")
+		if len(kvs) == 0 && p.deref(v).Kind == yaml.MappingNode {
+			p.errorf(at(v), "spec.nodes is empty; a graph needs at least one node")
+		}
 		if len(kvs) > MaxNodes {
 			p.errorf(at(v), "spec.nodes has %d nodes, more than the limit of %d", len(kvs), MaxNodes)
 			return
@@ -285,8 +290,9 @@ func (p *parser) channel(kv pair) *channelSpec {
 		var d any
 		if err := p.deref(v).Decode(&d); err != nil {
 			p.errorf(at(v), "channel %q: default: %v", kv.key, err)
+		} else {
+			c.def, c.hasDefault, c.defPos = normalize(d), true, at(v)
 		}
-		c.def, c.hasDefault, c.defPos = normalize(d), true, at(v)
 	}
 	return c
 }
@@ -295,9 +301,9 @@ func (p *parser) node(kv pair) *nodeSpec {
 	what := fmt.Sprintf("node %q", kv.key)
 	n := &nodeSpec{pos: kv.pos, name: kv.key}
 	f := p.fields(kv.value, what, "set", "exec", "http", "retry", "timeout")
-	kinds := 0
+	var kinds []string
 	if v, ok := f["set"]; ok {
-		kinds++
+		kinds = append(kinds, "set")
 		n.set = []*assignment{} // a set node with no assignments is a valid no-op
 		for _, a := range p.pairs(v, what+" set") {
 			if e, ok := p.expr(a.value, "expression"); ok {
@@ -306,15 +312,20 @@ func (p *parser) node(kv pair) *nodeSpec {
 		}
 	}
 	if v, ok := f["exec"]; ok {
-		kinds++
+		kinds = append(kinds, "exec")
 		n.exec = p.exec(v, what)
 	}
 	if v, ok := f["http"]; ok {
-		kinds++
+		kinds = append(kinds, "http")
 		n.http = p.http(v, what)
 	}
-	if kinds != 1 {
+	switch len(kinds) {
+	case 0:
 		p.errorf(kv.pos, "%s must have exactly one of set, exec or http", what)
+	case 2:
+		p.errorf(kv.pos, "%s has both %s and %s, but a node does one thing; keep one and move the other into a node of its own", what, kinds[0], kinds[1])
+	case 3:
+		p.errorf(kv.pos, "%s has set, exec and http, but a node does one thing; keep one and move the others into nodes of their own", what)
 	}
 	if v, ok := f["retry"]; ok {
 		n.retry = p.retry(v, what)
@@ -395,8 +406,10 @@ func (p *parser) retry(n *yaml.Node, what string) *retrySpec {
 	f := p.fields(n, what, "maxAttempts", "initialBackoff", "multiplier", "maxBackoff", "jitter")
 	r := &retrySpec{}
 	if v, ok := f["maxAttempts"]; ok {
-		if r.maxAttempts, ok = p.integer(v, what+" maxAttempts"); ok && r.maxAttempts < 1 {
+		if a, ok := p.integer(v, what+" maxAttempts"); ok && a < 1 {
 			p.errorf(at(v), "%s maxAttempts must be at least 1", what)
+		} else {
+			r.maxAttempts = a
 		}
 	}
 	if v, ok := f["initialBackoff"]; ok {
@@ -406,13 +419,17 @@ func (p *parser) retry(n *yaml.Node, what string) *retrySpec {
 		r.maxBackoff = p.duration(v, what+" maxBackoff")
 	}
 	if v, ok := f["multiplier"]; ok {
-		if r.multiplier, ok = p.number(v, what+" multiplier"); ok && r.multiplier < 1 {
+		if m, ok := p.number(v, what+" multiplier"); ok && m < 1 {
 			p.errorf(at(v), "%s multiplier must be at least 1", what)
+		} else {
+			r.multiplier = m
 		}
 	}
 	if v, ok := f["jitter"]; ok {
-		if r.jitter, ok = p.number(v, what+" jitter"); ok && (r.jitter < 0 || r.jitter > 1) {
+		if j, ok := p.number(v, what+" jitter"); ok && (j < 0 || j > 1) {
 			p.errorf(at(v), "%s jitter must be between 0 and 1", what)
+		} else {
+			r.jitter = j
 		}
 	}
 	return r
@@ -475,7 +492,9 @@ func (p *parser) mapEdge(n *yaml.Node) *mapSpec {
 	m := &mapSpec{pos: at(n), as: "item"}
 	f := p.fields(n, "map", "over", "to", "as")
 	if v, ok := f["over"]; ok {
-		m.over, _ = p.expr(v, "over")
+		if e, ok := p.expr(v, "over"); ok {
+			m.over = &e
+		}
 	} else {
 		p.errorf(at(n), "map has no over; give a CEL expression for the list to map over")
 	}
@@ -489,8 +508,9 @@ func (p *parser) mapEdge(n *yaml.Node) *mapSpec {
 		if s, ok := p.str(v, "as"); ok {
 			if !celIdent.MatchString(s) || reservedVars[s] {
 				p.errorf(at(v), "map as %q must be a CEL identifier other than state and run", s)
+			} else {
+				m.as = s
 			}
-			m.as = s
 		}
 	}
 	return m
