@@ -26,8 +26,11 @@ type FailedError struct {
 	Result checkpoints.Result
 }
 
+// Error names no step of its own: the stored error names the step that
+// failed, and Result.Step, the last committed one, is only where
+// --retry-failed resumes.
 func (e *FailedError) Error() string {
-	return fmt.Sprintf("run %s failed at step %d (%s): %s; give --retry-failed to run it again", e.Run, e.Result.Step, e.Result.Time.Format("2006-01-02 15:04:05Z07:00"), e.Result.Error)
+	return fmt.Sprintf("run %s failed (%s): %s; give --retry-failed to run it again", e.Run, e.Result.Time.Format("2006-01-02 15:04:05Z07:00"), e.Result.Error)
 }
 
 // FencedError reports that another attempt of the run committed first: this

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -163,6 +164,46 @@ func TestGuards(t *testing.T) {
 	got, err = runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
 	if err != nil || got != (loopState{Step: 5, Done: true}) || calls.Load() != before {
 		t.Fatalf("a finished run again: %+v, %v, %d node calls", got, err, calls.Load()-before)
+	}
+}
+
+// TestFailedRunError checks that a failed run, asked to run again, names the
+// step at which it failed, and no other.
+func TestFailedRunError(t *testing.T) {
+	tests := []struct {
+		desc   string
+		failAt int // the node, and so the step, that fails for good
+		want   string
+	}{
+		{"the first node fails", 1, `step 1: node "n1": broke`},
+		{"a node fails after committed steps", 3, `step 3: node "n3": broke`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			b := graph.New[loopState]()
+			for i := 1; i <= 3; i++ {
+				must(t, b.AddNode(fmt.Sprintf("n%d", i), func(context.Context, loopState) (graph.Update, error) {
+					if i == tt.failAt {
+						return nil, graph.Permanent(errors.New("broke"))
+					}
+					return graph.Update{"step": i}, nil
+				}))
+			}
+			must(t, b.SetEntryPoint("n1"))
+			must(t, b.AddEdge("n1", "n2"))
+			must(t, b.AddEdge("n2", "n3"))
+			g, err := b.Compile()
+			must(t, err)
+			s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+			if _, err := runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync)); err == nil || err.Error() != tt.want {
+				t.Fatalf("first run: %v, want %s", err, tt.want)
+			}
+			_, err = runner.Run(t.Context(), g, loopState{}, options(s, runner.Sync))
+			want := regexp.MustCompile(`^run r failed \([^)]*\): ` + regexp.QuoteMeta(tt.want) + `; give --retry-failed to run it again$`)
+			if err == nil || !want.MatchString(err.Error()) {
+				t.Errorf("the failed run again: %v, want it to match %s", err, want)
+			}
+		})
 	}
 }
 
