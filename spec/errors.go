@@ -6,9 +6,12 @@ import (
 	"strings"
 )
 
-// ErrInvalid is matched by every error about a graph file or the input given
-// to it.
+// ErrInvalid is matched by every error about a graph file.
 var ErrInvalid = errors.New("invalid graph")
+
+// ErrInvalidInput is matched by every error about the input given to a graph:
+// a value that is not of its channel's type, or a name that is no channel.
+var ErrInvalidInput = errors.New("invalid input")
 
 // Error is one problem in a graph file, at a position.
 type Error struct {

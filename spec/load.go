@@ -105,11 +105,11 @@ func (g *Graph) Input(values map[string]any) (graph.State, error) {
 		c, ok := g.channels[k]
 		if !ok {
 			return nil, fmt.Errorf("%w: input %q is not a channel of graph %s; its channels are %s",
-				ErrInvalid, k, g.Name, strings.Join(g.channelNames(), ", "))
+				ErrInvalidInput, k, g.Name, strings.Join(g.channelNames(), ", "))
 		}
 		v, err := c.typ.coerce(normalize(values[k]))
 		if err != nil {
-			return nil, fmt.Errorf("%w: input %q: %w", ErrInvalid, k, err)
+			return nil, fmt.Errorf("%w: channel %q: %w", ErrInvalidInput, k, err)
 		}
 		s[k] = v
 	}
@@ -122,11 +122,11 @@ func (g *Graph) ParseValue(channel, text string) (any, error) {
 	c, ok := g.channels[channel]
 	if !ok {
 		return nil, fmt.Errorf("%w: %q is not a channel of graph %s; its channels are %s",
-			ErrInvalid, channel, g.Name, strings.Join(g.channelNames(), ", "))
+			ErrInvalidInput, channel, g.Name, strings.Join(g.channelNames(), ", "))
 	}
 	v, err := c.typ.parseText(text)
 	if err != nil {
-		return nil, fmt.Errorf("%w: channel %q: %w", ErrInvalid, channel, err)
+		return nil, fmt.Errorf("%w: channel %q: %w", ErrInvalidInput, channel, err)
 	}
 	return v, nil
 }

@@ -275,7 +275,7 @@ func TestInput(t *testing.T) {
 	} {
 		v, err := g.ParseValue(tc.ch, tc.text)
 		if tc.err != "" {
-			if !errors.Is(err, spec.ErrInvalid) || !strings.Contains(err.Error(), tc.err) {
+			if !errors.Is(err, spec.ErrInvalidInput) || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("ParseValue(%s, %s) err = %v, want %q", tc.ch, tc.text, err, tc.err)
 			}
 			continue
@@ -284,8 +284,45 @@ func TestInput(t *testing.T) {
 			t.Errorf("ParseValue(%s, %s) = %v, %v; want %s", tc.ch, tc.text, v, err, tc.want)
 		}
 	}
-	if _, err := g.Input(map[string]any{"n": "x"}); !errors.Is(err, spec.ErrInvalid) {
+	if _, err := g.Input(map[string]any{"n": "x"}); !errors.Is(err, spec.ErrInvalidInput) {
 		t.Errorf("wrong input type: err = %v", err)
+	}
+}
+
+// TestInputErrors checks that a bad input value is reported as invalid input,
+// naming the channel, the type it wants and the value given.
+func TestInputErrors(t *testing.T) {
+	g := load(t, `
+  state:
+    n: {type: int}
+    m: {type: object}
+  entry: a
+  nodes:
+    a: {set: {}}
+`)
+	tests := []struct {
+		desc string
+		get  func() error
+		want string
+	}{
+		{"a wrong type in the input", func() error { _, err := g.Input(map[string]any{"n": "abc"}); return err },
+			`invalid input: channel "n": "abc" is not an int`},
+		{"an input that is not a channel", func() error { _, err := g.Input(map[string]any{"x": 1}); return err },
+			`invalid input: input "x" is not a channel of graph test; its channels are n, m`},
+		{"a value of a wrong type", func() error { _, err := g.ParseValue("n", "abc"); return err },
+			`invalid input: channel "n": "abc" is not an int`},
+		{"a value of a wrong JSON type", func() error { _, err := g.ParseValue("m", "[1]"); return err },
+			`invalid input: channel "m": [1] is not an object`},
+		{"a value for no channel", func() error { _, err := g.ParseValue("x", "1"); return err },
+			`invalid input: "x" is not a channel of graph test; its channels are n, m`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			err := tt.get()
+			if err == nil || err.Error() != tt.want || !errors.Is(err, spec.ErrInvalidInput) {
+				t.Errorf("err = %v, want %s, matching ErrInvalidInput", err, tt.want)
+			}
+		})
 	}
 }
 

@@ -48,7 +48,7 @@ func TestRender(t *testing.T) {
 		{"no schedule", []string{"render", "cronjob", loop, "--store", "s3://runs"}, 2, "", "needs a schedule"},
 		{"a bad policy", []string{"render", "cronjob", loop, "--store", "s3://runs", "--schedule", "@daily", "--concurrency-policy", "Sometimes"}, 2, "", "Allow, Forbid or Replace"},
 		{"input numbers stay exact", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": 9007199254740993}`}, 0, `'{"step":9007199254740993}'`, ""},
-		{"input of the wrong type", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": "x"}`}, 2, "", `--input: invalid graph: input "step": "x" is not an int`},
+		{"input of the wrong type", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": "x"}`}, 2, "", `--input: invalid input: channel "step": "x" is not an int`},
 		{"a bad quantity", []string{"render", "job", loop, "--store", "s3://runs", "--memory", "lots"}, 2, "", "--memory \"lots\""},
 	}
 	for _, tt := range tests {

@@ -49,7 +49,7 @@ func exitCode(err error) int {
 		return e.code
 	}
 	var usage usageError
-	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) {
+	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) || errors.Is(err, spec.ErrInvalidInput) {
 		return contract.ExitInvalid
 	}
 	return runner.ExitCode(err)
