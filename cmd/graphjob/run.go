@@ -104,9 +104,6 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		return usagef("run ID: %w", err)
 	}
 	log = log.With().Str("run_id", runID).Logger()
-	if generated {
-		log.Info().Msg("new run ID; give it as --run-id to resume this run")
-	}
 	gr, _, err := loadGraph(ctx, file, spec.WithStderr(stderrLogger))
 	if err != nil {
 		return err
@@ -114,6 +111,9 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	input, err := f.readInput(g.stdin, gr)
 	if err != nil {
 		return err
+	}
+	if generated {
+		log.Info().Msg("new run ID; give it as --run-id to resume this run")
 	}
 	limit := gr.RecursionLimit
 	if limitSet {
