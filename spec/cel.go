@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -133,8 +134,9 @@ type program struct {
 func (c *compiler) compile(env *cel.Env, e expr, want func(*cel.Type) bool, wantDesc string) *program {
 	ast, iss := env.Compile(e.text)
 	if iss.Err() != nil {
+		calls := callIDs(env, e.text)
 		for _, ce := range iss.Errors() {
-			c.errorf(e.celPos(ce.Location.Line(), ce.Location.Column()), "CEL: %s%s", ce.Message, c.hint(ce.Message))
+			c.errorf(e.celPos(ce.Location.Line(), ce.Location.Column()), "CEL: %s%s", ce.Message, c.hint(ce.Message, calls[ce.ExprID]))
 		}
 		return nil
 	}
@@ -162,8 +164,28 @@ func (e expr) celPos(line, col int) pos {
 	return pos{e.line + line - 1, col + 1}
 }
 
-func (c *compiler) hint(msg string) string {
+// callIDs returns the IDs of the function calls in text, or nil if it does not
+// parse. CEL reports an unknown function as an undeclared reference, as it
+// does an unknown variable; the ID tells them apart.
+func callIDs(env *cel.Env, text string) map[int64]bool {
+	parsed, iss := env.Parse(text)
+	if iss.Err() != nil {
+		return nil
+	}
+	ids := map[int64]bool{}
+	for _, call := range celast.MatchDescendants(celast.NavigateAST(parsed.NativeRep()), celast.KindMatcher(celast.CallKind)) {
+		ids[call.ID()] = true
+	}
+	return ids
+}
+
+// hint adds what to do to a CEL error; call says the error is about a
+// function call.
+func (c *compiler) hint(msg string, call bool) string {
 	switch {
+	case strings.Contains(msg, "undeclared reference") && call:
+		return "; unknown function: expressions have CEL's standard functions (https://github.com/google/cel-spec/blob/master/doc/langdef.md#list-of-standard-definitions)" +
+			" and those of the strings, math, lists and encoders extensions (https://pkg.go.dev/cel.dev/cel-go/ext)"
 	case strings.Contains(msg, "undeclared reference"), strings.Contains(msg, "undefined field"):
 		return fmt.Sprintf("; channels are read as state.NAME (%s)", c.envs.channelList())
 	case strings.Contains(msg, "found no matching overload"):
