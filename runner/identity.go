@@ -47,3 +47,34 @@ func ResolveID(flag string, getenv func(string) string, hostname func() (string,
 	}
 	return id, false, checkpoints.CheckRunID(id)
 }
+
+// Origin says where an attempt runs, for the run's records: its Job,
+// namespace, pod and slot, as the pod's environment gives them (see
+// package contract), and its host.
+func Origin(getenv func(string) string, hostname func() (string, error)) map[string]string {
+	o := map[string]string{}
+	for key, env := range map[string]string{"job": contract.EnvJobName, "namespace": contract.EnvNamespace, "pod": contract.EnvPodName, "slot": contract.EnvSlotTime} {
+		if v := getenv(env); v != "" {
+			o[key] = v
+		}
+	}
+	if host, err := hostname(); err == nil {
+		o["host"] = host
+	}
+	return o
+}
+
+// Slot returns a scheduled run's slot time, from contract.EnvSlotTime; the
+// zero time for a run that is not scheduled. A bad value is an
+// *InvalidError.
+func Slot(getenv func(string) string) (time.Time, error) {
+	v := getenv(contract.EnvSlotTime)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	t, err := contract.ParseSlotTime(v)
+	if err != nil {
+		return time.Time{}, &InvalidError{fmt.Errorf("%s: %w", contract.EnvSlotTime, err)}
+	}
+	return t, nil
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"strings"
 	"sync/atomic"
@@ -49,6 +50,29 @@ func TestResolveID(t *testing.T) {
 				t.Errorf("new ID %q", id)
 			}
 		})
+	}
+}
+
+// TestOriginAndSlot: where an attempt runs and its slot, from the pod's
+// environment; a slot that is not a time is invalid input (exit 2).
+func TestOriginAndSlot(t *testing.T) {
+	env := map[string]string{contract.EnvJobName: "nightly-20261124-020000", contract.EnvNamespace: "batch", contract.EnvPodName: "nightly-20261124-020000-x7k2p", contract.EnvSlotTime: "2026-11-24T03:00:00+01:00"}
+	getenv := func(k string) string { return env[k] }
+	o := runner.Origin(getenv, func() (string, error) { return "node-1", nil })
+	want := map[string]string{"job": "nightly-20261124-020000", "namespace": "batch", "pod": "nightly-20261124-020000-x7k2p", "slot": "2026-11-24T03:00:00+01:00", "host": "node-1"}
+	if !maps.Equal(o, want) {
+		t.Errorf("Origin = %v, want %v", o, want)
+	}
+	slot, err := runner.Slot(getenv)
+	if err != nil || !slot.Equal(time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)) {
+		t.Errorf("Slot = %v, %v", slot, err)
+	}
+	if slot, err := runner.Slot(func(string) string { return "" }); err != nil || !slot.IsZero() {
+		t.Errorf("no slot: %v, %v", slot, err)
+	}
+	env[contract.EnvSlotTime] = "tonight"
+	if _, err := runner.Slot(getenv); runner.ExitCode(err) != contract.ExitInvalid || !strings.Contains(err.Error(), "GRAPHJOB_SLOT_TIME: slot time \"tonight\": want an RFC 3339 time") {
+		t.Errorf("a bad slot: %v (exit %d)", err, runner.ExitCode(err))
 	}
 }
 

@@ -103,6 +103,10 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if err != nil {
 		return usagef("run ID: %w", err)
 	}
+	slot, err := runner.Slot(os.Getenv)
+	if err != nil {
+		return err
+	}
 	log = log.With().Str("run_id", runID).Logger()
 	gr, _, err := loadGraph(ctx, file, spec.WithStderr(stderrLogger))
 	if err != nil {
@@ -128,11 +132,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	log.Info().Str("file", file).Str("digest", gr.Digest).Str("store", store.String()).Int("recursion_limit", limit).Msg("run started")
 	start := time.Now()
 	ctx = spec.WithDrain(log.WithContext(ctx), g.drain)
-	if v := os.Getenv("GRAPHJOB_SLOT_TIME"); v != "" {
-		slot, err := time.Parse(time.RFC3339, v)
-		if err != nil {
-			return usagef("GRAPHJOB_SLOT_TIME=%q: want an RFC 3339 time, such as 2026-11-24T02:00:00Z", v)
-		}
+	if !slot.IsZero() {
 		ctx = spec.WithSlot(ctx, slot)
 	}
 	final, err := runner.Run(ctx, gr.Runnable, input, runner.Options{
@@ -140,7 +140,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		ID:               runID,
 		Graph:            checkpoints.GraphRef{Name: gr.Name, Digest: gr.Digest},
 		InputGiven:       inputGiven,
-		Origin:           origin(),
+		Origin:           runner.Origin(os.Getenv, os.Hostname),
 		Durability:       durability,
 		Drain:            g.drain,
 		DrainTimeout:     f.drainTimeout,
@@ -164,20 +164,6 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	}
 	_, err = fmt.Fprintf(g.stdout, "%s\n", out)
 	return err
-}
-
-// origin says where the run was started, for its record.
-func origin() map[string]string {
-	o := map[string]string{}
-	for key, env := range map[string]string{"job": contract.EnvJobName, "namespace": "GRAPHJOB_NAMESPACE", "pod": "GRAPHJOB_POD_NAME", "slot": "GRAPHJOB_SLOT_TIME"} {
-		if v := os.Getenv(env); v != "" {
-			o[key] = v
-		}
-	}
-	if host, err := os.Hostname(); err == nil {
-		o["host"] = host
-	}
-	return o
 }
 
 // readInput builds the initial state from --input and --set.
