@@ -88,13 +88,13 @@ func (s *Store) putValue(ctx context.Context, run string, step int, ch string, v
 	if err != nil {
 		return ValueRef{}, 0, nil, fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
 	}
-	obj := encode(kindValue, body)
-	ref = ValueRef{Version: version, SHA256: obj.sum, Size: int64(len(body))}
+	ref = ValueRef{Version: version, SHA256: checksum(body), Size: int64(len(body))}
 	if len(body) <= InlineLimit {
 		ref.Inline, ref.Step = true, step
 		return ref, 0, body, nil
 	}
 	key := valueKey(run, ch, ref)
+	obj := encode(kindValue, key, body)
 	// The key holds the value's hash, so a create that finds the object
 	// already there found these very bytes: another writer of the same step
 	// produced the same value. Only a step's record decides who won.
@@ -143,7 +143,7 @@ func (s *Store) putRecord(ctx context.Context, run string, step int, key string,
 	if err != nil {
 		return object{}, fmt.Errorf("run %s: encoding the %s record: %w", run, k, err)
 	}
-	obj := encode(k, body)
+	obj := encode(k, key, body)
 	if err := s.create(ctx, key, obj); err != nil {
 		return obj, &ObjectError{Run: run, Step: step, Key: key, Err: err}
 	}

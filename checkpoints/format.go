@@ -11,14 +11,19 @@ import (
 
 // Every object is a one-line header followed by a JSON body:
 //
-//	graphjob/v1 <kind> <body size> sha256:<hex of the body's SHA-256>\n
+//	graphjob/v2 <kind> <body size> sha256:<hex of the body's SHA-256> <key>\n
 //
 // The header makes each object self-describing and self-checking, whatever
-// the store keeps (or loses) of its metadata.
+// the store keeps (or loses) of its metadata, and binds it to its place:
+// the key names the run, the step, the task, so an object copied from
+// another run or another place is refused where it is read. (Version 1
+// headers had no key.)
 const (
-	formatVersion = 1
+	formatVersion = 2
 	magic         = "graphjob/v"
-	maxHeader     = 128
+	// maxHeader bounds a header: the longest key (a run ID of 253
+	// characters, a channel's escaped name) with room to spare.
+	maxHeader = 2048
 )
 
 type kind string
@@ -44,11 +49,17 @@ type object struct {
 	sum    string // hex SHA-256 of body
 }
 
-func encode(k kind, body []byte) object {
-	s := sha256.Sum256(body)
-	sum := hex.EncodeToString(s[:])
-	header := fmt.Appendf(nil, "%s%d %s %d sha256:%s\n", magic, formatVersion, k, len(body), sum)
+// encode makes the object of kind k stored at key.
+func encode(k kind, key string, body []byte) object {
+	sum := checksum(body)
+	header := fmt.Appendf(nil, "%s%d %s %d sha256:%s %s\n", magic, formatVersion, k, len(body), sum, key)
 	return object{header: header, body: body, sum: sum}
+}
+
+// checksum is the hex SHA-256 of a body.
+func checksum(body []byte) string {
+	s := sha256.Sum256(body)
+	return hex.EncodeToString(s[:])
 }
 
 func (o object) size() int64 { return int64(len(o.header) + len(o.body)) }
@@ -59,10 +70,11 @@ func (o object) equal(data []byte) bool {
 	return len(data) == h+len(o.body) && bytes.Equal(data[:h], o.header) && bytes.Equal(data[h:], o.body)
 }
 
-// decode checks an object of kind want and returns its body and the body's
-// hash. Only the exact header encode writes is accepted. Errors wrap
-// ErrCorrupt or ErrUnsupported and say what is wrong.
-func decode(data []byte, want kind) (body []byte, sum string, err error) {
+// decode checks an object of kind want read at key and returns its body
+// and the body's hash. Only the exact header encode writes for that kind,
+// key and body is accepted. Errors wrap ErrCorrupt or ErrUnsupported and
+// say what is wrong.
+func decode(data []byte, want kind, key string) (body []byte, sum string, err error) {
 	end := bytes.IndexByte(data[:min(len(data), maxHeader)], '\n')
 	if !bytes.HasPrefix(data, []byte(magic)) || end < 0 {
 		return nil, "", fmt.Errorf("%w: not a graphjob checkpoint object (no %q header)", ErrCorrupt, magic+"N")
@@ -77,13 +89,13 @@ func decode(data []byte, want kind) (body []byte, sum string, err error) {
 		return nil, "", fmt.Errorf("%w: format v%d; this graphjob reads v%d: use the graphjob release that wrote the run", ErrUnsupported, version, formatVersion)
 	}
 	body = data[end+1:]
-	obj := encode(want, body)
+	obj := encode(want, key, body)
 	if bytes.Equal(obj.header, data[:end+1]) {
 		return body, obj.sum, nil
 	}
 	// Say what differs.
 	switch {
-	case len(fields) != 4 || !strings.HasPrefix(fields[3], "sha256:"):
+	case len(fields) != 5 || !strings.HasPrefix(fields[3], "sha256:"):
 		return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, header)
 	case kind(fields[1]) != want:
 		return nil, "", fmt.Errorf("%w: a %q object where a %s object belongs", ErrCorrupt, fields[1], want)
@@ -91,6 +103,8 @@ func decode(data []byte, want kind) (body []byte, sum string, err error) {
 		return nil, "", fmt.Errorf("%w: body is %d bytes, its header says %q: truncated or appended to", ErrCorrupt, len(body), fields[2])
 	case fields[3] != "sha256:"+obj.sum:
 		return nil, "", fmt.Errorf("%w: SHA-256 of the body is %s, its header says %s: the object was changed after it was written", ErrCorrupt, obj.sum, strings.TrimPrefix(fields[3], "sha256:"))
+	case fields[4] != key:
+		return nil, "", fmt.Errorf("%w: the object was written as %s: it was copied or moved here from another run or place", ErrCorrupt, fields[4])
 	}
 	return nil, "", fmt.Errorf("%w: malformed header %q", ErrCorrupt, header)
 }

@@ -134,13 +134,13 @@ func (s *Store) value(ctx context.Context, run string, step int, ch string, ref 
 			err = fmt.Errorf("%w: dangling reference: channel %q version %d is missing (deleted outside graphjob?)", ErrCorrupt, ch, ref.Version)
 		}
 		if err == nil {
-			body, sum, err = decode(data, kindValue)
+			body, sum, err = decode(data, kindValue, key)
 		}
 		if err != nil {
 			return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
 		}
 	} else {
-		sum = encode(kindValue, body).sum
+		sum = checksum(body)
 	}
 	var err error
 	if sum != ref.SHA256 || int64(len(body)) != ref.Size {
@@ -286,7 +286,7 @@ func (s *Store) getRecord(ctx context.Context, run string, step int, key string,
 	if err != nil {
 		return object{}, &ObjectError{Run: run, Step: step, Key: key, Err: err}
 	}
-	body, sum, err := decode(data, k)
+	body, sum, err := decode(data, k, key)
 	if err == nil {
 		err = unmarshal(body, v)
 	}

@@ -113,7 +113,7 @@ func (s *Store) spill(ctx context.Context, run, ch string, ref ValueRef) error {
 		return err
 	}
 	body := st.Values[ch]
-	obj := encode(kindValue, body)
+	obj := encode(kindValue, key, body)
 	if body == nil || obj.sum != ref.SHA256 {
 		return &ObjectError{Run: run, Step: ref.Step, Key: stepKey(run, ref.Step), Err: fmt.Errorf("%w: the record does not hold the value of channel %q that later steps reference", ErrCorrupt, ch)}
 	}

@@ -124,6 +124,17 @@ func (g *Graph[S]) Resume(ctx context.Context, cp Checkpoint, opts ...RunOption)
 	return r.state, nil
 }
 
+// State returns the state a checkpoint holds, running nothing: the tasks
+// it has due are not executed.
+func (g *Graph[S]) State(cp Checkpoint) (S, error) {
+	r, err := g.restore(Checkpoint{Step: cp.Step, Values: cp.Values, Versions: cp.Versions}, &runConfig{})
+	if err != nil {
+		var zero S
+		return zero, err
+	}
+	return r.state, nil
+}
+
 func (g *Graph[S]) restore(cp Checkpoint, cfg *runConfig) (*run[S], error) {
 	r := &run[S]{g: g, cfg: cfg, step: cp.Step, state: g.access.clone(*new(S)), versions: make([]uint64, len(g.channels)), next: cp.Next}
 	for i, c := range g.channels {

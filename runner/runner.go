@@ -96,7 +96,9 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		if err != nil {
 			return zero, err
 		}
-		return g.Resume(ctx, snap.Checkpoint)
+		// The stored state, as it is: a result ends the run, even if its
+		// last step has tasks due (it never runs a node again).
+		return g.State(snap.Checkpoint)
 	case err == nil && !o.RetryFailed:
 		return zero, &FailedError{Run: o.ID, Result: *res}
 	case err == nil:

@@ -191,6 +191,31 @@ func TestGuards(t *testing.T) {
 	}
 }
 
+// TestResultRunsNothing: a run whose result says it succeeded reports its
+// stored state even when its last step has tasks due (a result written by
+// hand, or by another release), and runs no node, however often asked.
+func TestResultRunsNothing(t *testing.T) {
+	s := checkpoints.New(memblob.OpenBucket(nil), checkpoints.Options{})
+	var calls atomic.Int32
+	g := loop(t, &calls, nil)
+	o := options(s, runner.Sync)
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "r", Graph: o.Graph, Input: map[string]any{"step": int64(0), "done": false}}))
+	var parent *checkpoints.Step
+	for i, next := range []string{"work", "decide"} {
+		var err error
+		parent, err = s.Commit(t.Context(), "r", parent, graph.Checkpoint{Step: i, Values: map[string]any{"step": int64(i), "done": false},
+			Versions: map[string]uint64{"step": uint64(i + 1), "done": 1}, Next: []graph.Task{{Node: next}}})
+		must(t, err)
+	}
+	must(t, s.PutResult(t.Context(), "r", checkpoints.Result{Status: contract.Succeeded, Step: 1}))
+	for range 3 {
+		got, err := runner.Run(t.Context(), g, loopState{}, o)
+		if err != nil || got != (loopState{Step: 1}) || calls.Load() != 0 {
+			t.Fatalf("Run = %+v, %v after %d node calls; want the stored state and none", got, err, calls.Load())
+		}
+	}
+}
+
 // TestFailedRunError checks that a failed run, asked to run again, names the
 // step at which it failed, and no other.
 func TestFailedRunError(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/contract"
+	"github.com/graphjob/graphjob/graph"
 )
 
 // The environment of a child process of testRaceProcesses.
@@ -115,7 +116,8 @@ var damages = []damage{
 	{"truncated", func(d []byte) []byte { return d[:len(d)*2/3] }, []error{checkpoints.ErrCorrupt}},
 	{"appended to", func(d []byte) []byte { return append(d, d...) }, []error{checkpoints.ErrCorrupt}},
 	{"empty", func([]byte) []byte { return nil }, []error{checkpoints.ErrCorrupt}},
-	{"future version", func(d []byte) []byte { return []byte(strings.Replace(string(d), "graphjob/v1 ", "graphjob/v2 ", 1)) }, []error{checkpoints.ErrUnsupported}},
+	{"future version", func(d []byte) []byte { return []byte(strings.Replace(string(d), "graphjob/v2 ", "graphjob/v3 ", 1)) }, []error{checkpoints.ErrUnsupported}},
+	{"the format before keys", func(d []byte) []byte { return []byte(strings.Replace(string(d), "graphjob/v2 ", "graphjob/v1 ", 1)) }, []error{checkpoints.ErrUnsupported}},
 	{"deleted", nil, []error{checkpoints.ErrCorrupt, checkpoints.ErrNotFound}},
 }
 
@@ -137,26 +139,7 @@ func testDamaged(t *testing.T, b Backend) {
 	if len(keys) < 7 {
 		t.Fatalf("the run has only %d objects: %v", len(keys), keys)
 	}
-	read := func(key string) error {
-		switch {
-		case strings.HasSuffix(key, "/run.json"):
-			_, err := s.RunRecord(t.Context(), "run")
-			return err
-		case strings.HasSuffix(key, "/result"):
-			_, err := s.Result(t.Context(), "run")
-			return err
-		case strings.Contains(key, "/writes/"):
-			_, err := s.Latest(t.Context(), "run")
-			return err
-		}
-		// A step or a value: some step must fail to load.
-		for n := range 3 {
-			if _, err := s.Load(t.Context(), "run", n); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	read := func(key string) error { return readObject(t, s, "run", key) }
 	ctx := t.Context()
 	for _, key := range keys {
 		orig, err := b.Bucket.ReadAll(ctx, key)
@@ -183,6 +166,65 @@ func testDamaged(t *testing.T, b Backend) {
 	_, err := s.Latest(ctx, "run")
 	must(t, err)
 	_, err = s.History(ctx, "run")
+	must(t, err)
+}
+
+// readObject reads what makes graphjob read the object at key of a run.
+func readObject(t *testing.T, s *checkpoints.Store, run, key string) error {
+	switch {
+	case strings.HasSuffix(key, "/run.json"):
+		_, err := s.RunRecord(t.Context(), run)
+		return err
+	case strings.HasSuffix(key, "/result"):
+		_, err := s.Result(t.Context(), run)
+		return err
+	case strings.Contains(key, "/writes/"):
+		_, err := s.Latest(t.Context(), run)
+		return err
+	case strings.Contains(key, "/attempts/"):
+		_, err := s.Attempts(t.Context(), run)
+		return err
+	}
+	// A step or a value: some step must fail to load.
+	for n := range 3 {
+		if _, err := s.Load(t.Context(), run, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// testForeignObjects copies each object of one run over the same object of
+// another, as an outside writer could: each read refuses it, naming the
+// object, and never returns the other run's data as this run's.
+func testForeignObjects(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	ctx := t.Context()
+	for i, run := range []string{"run", "other"} {
+		must(t, s.CreateRun(ctx, checkpoints.RunRecord{ID: run, Input: map[string]any{"n": int64(i)}}))
+		chain(t, s, run, 2)
+		must(t, s.PutWrite(ctx, run, checkpoints.Write{Step: 3, Index: 0, Task: checkpointAt(2).Next[0], Update: graph.Update{"n": int64(10 * (i + 1))}}))
+		must(t, s.PutResult(ctx, run, checkpoints.Result{Status: []contract.RunState{contract.Succeeded, contract.Failed}[i], Step: 2}))
+		a, err := s.StartAttempt(ctx, run, checkpoints.Attempt{From: -1})
+		must(t, err)
+		must(t, s.EndAttempt(ctx, run, checkpoints.AttemptEnd{N: a.N, Exit: i}))
+	}
+	for _, key := range listKeys(t, b) {
+		if !strings.HasPrefix(key, "runs/run/") {
+			continue
+		}
+		orig, err := b.Bucket.ReadAll(ctx, key)
+		must(t, err)
+		foreign, err := b.Bucket.ReadAll(ctx, "runs/other/"+strings.TrimPrefix(key, "runs/run/"))
+		must(t, err)
+		must(t, b.Bucket.WriteAll(ctx, key, foreign, nil))
+		err = readObject(t, s, "run", key)
+		if !errors.Is(err, checkpoints.ErrCorrupt) || !strings.Contains(err.Error(), key) || !strings.Contains(err.Error(), "copied or moved here") {
+			t.Errorf("%s, another run's copied over it: read gave %v, want ErrCorrupt naming it", key, err)
+		}
+		must(t, b.Bucket.WriteAll(ctx, key, orig, nil))
+	}
+	_, err := s.Latest(ctx, "run")
 	must(t, err)
 }
 

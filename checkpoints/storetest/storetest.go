@@ -58,6 +58,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Cursors", testCursors},
 		{"Attempts", testAttempts},
 		{"Slots", testSlots},
+		{"ForeignObjects", testForeignObjects},
 		{"Result", testResult},
 		{"HistoryAndRuns", testHistoryAndRuns},
 		{"Retention", testRetention},
