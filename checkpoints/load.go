@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 
 	sigsjson "sigs.k8s.io/json"
@@ -183,6 +184,17 @@ func (s *Store) Latest(ctx context.Context, run string) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The head follows the step before it (a step replaced outside
+	// graphjob breaks the link); History checks every link.
+	if last > 0 {
+		prev, err := s.Step(ctx, run, last-1)
+		switch {
+		case err == nil && prev.SHA256 != snap.Step.Parent:
+			return nil, &ObjectError{Run: run, Step: last, Key: stepKey(run, last), Err: fmt.Errorf("%w: does not follow step %d: history is not one chain", ErrCorrupt, last-1)}
+		case err != nil && !errors.Is(err, ErrNotFound): // retention may have taken it
+			return nil, err
+		}
+	}
 	if snap.Pending, err = s.Writes(ctx, run, last+1); err != nil {
 		return nil, err
 	}
@@ -225,59 +237,64 @@ func (s *Store) Writes(ctx context.Context, run string, step int) ([]Write, erro
 }
 
 // LastStep returns the number of the run's last committed step, or
-// ErrNotFound if it has none. Steps are a contiguous range, so it finds the
-// last by probing from the first, in O(log n) requests rather than a listing
-// of the whole history. The first is step 0, or after retention the step its
-// floor marker names.
+// ErrNotFound if it has none. It lists the run's steps (a request per
+// thousand) rather than probing for the last, so that a step missing in the
+// middle of the history — damage: graphjob never leaves one — cannot hide
+// the steps after it: a gap between the first step (0, or the floor
+// retention left) and the last is ErrCorrupt, naming the missing step.
 func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
-	if err := CheckRunID(run); err != nil {
-		return 0, err
-	}
-	exists := func(step int) (bool, error) {
-		ok, err := s.exists(ctx, stepKey(run, step))
-		if err != nil {
-			return false, &ObjectError{Run: run, Step: step, Key: stepKey(run, step), Err: err}
-		}
-		return ok, nil
-	}
-	lo, err := s.firstStep(ctx, run, exists)
+	first, steps, err := s.steps(ctx, run)
 	if err != nil {
 		return 0, err
 	}
-	return lastOf(lo, exists)
+	last := steps[len(steps)-1]
+	for i, n := range steps[slices.Index(steps, first):] {
+		if want := first + i; n != want {
+			return 0, &ObjectError{Run: run, Step: want, Key: stepKey(run, want),
+				Err: fmt.Errorf("%w: step %d is missing, though steps %d to %d exist: the history has a gap (deleted outside graphjob?); nothing after it can be trusted or resumed", ErrCorrupt, want, first, last)}
+		}
+	}
+	return last, nil
 }
 
-// firstStep returns the run's first step: 0, else the newest floor Retain
-// left, else (a Retain is deleting the steps below its floor) the first step
-// listed.
-func (s *Store) firstStep(ctx context.Context, run string, exists func(int) (bool, error)) (int, error) {
-	if ok, err := exists(0); ok || err != nil {
-		return 0, err
+// steps lists the numbers of a run's committed steps, sorted, and its first
+// step: 0, else the newest floor retention left whose step exists, else
+// (a retention is deleting the steps below its floor) the first listed.
+func (s *Store) steps(ctx context.Context, run string) (first int, steps []int, err error) {
+	if err := CheckRunID(run); err != nil {
+		return 0, nil, err
+	}
+	prefix := stepsPrefix(run)
+	objs, err := s.list(ctx, prefix, "")
+	if err != nil {
+		return 0, nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+	}
+	for _, o := range objs {
+		n, ok := parseNumber(o.Key, prefix)
+		if !ok {
+			return 0, nil, &ObjectError{Run: run, Step: -1, Key: o.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
+		}
+		steps = append(steps, n)
+	}
+	if len(steps) == 0 {
+		return 0, nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
+	}
+	slices.Sort(steps)
+	if steps[0] == 0 {
+		return 0, steps, nil
 	}
 	floors, err := s.list(ctx, floorsPrefix(run), "")
 	if err != nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: floorsPrefix(run), Err: err}
+		return 0, nil, &ObjectError{Run: run, Step: -1, Key: floorsPrefix(run), Err: err}
 	}
 	for i := len(floors) - 1; i >= 0; i-- {
 		if n, ok := parseNumber(floors[i].Key, floorsPrefix(run)); ok {
-			if ok, err := exists(n); ok || err != nil {
-				return n, err
+			if _, found := slices.BinarySearch(steps, n); found {
+				return n, steps, nil
 			}
 		}
 	}
-	prefix := stepsPrefix(run)
-	first, err := s.first(ctx, prefix)
-	if err != nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
-	}
-	if first == nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
-	}
-	n, ok := parseNumber(first.Key, prefix)
-	if !ok {
-		return 0, &ObjectError{Run: run, Step: -1, Key: first.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
-	}
-	return n, nil
+	return steps[0], steps, nil
 }
 
 // getRecord reads and checks a record, decoding it into v.
@@ -309,11 +326,8 @@ func unmarshal(body []byte, v any) error {
 // run has, or says it has none.
 func (s *Store) noStep(ctx context.Context, run string, step int) error {
 	have := "it has no committed step"
-	exists := func(step int) (bool, error) { return s.exists(ctx, stepKey(run, step)) }
-	if first, err := s.firstStep(ctx, run, exists); err == nil {
-		if last, err := lastOf(first, exists); err == nil {
-			have = fmt.Sprintf("its committed steps are %d to %d", first, last)
-		}
+	if first, steps, err := s.steps(ctx, run); err == nil {
+		have = fmt.Sprintf("its committed steps are %d to %d", first, steps[len(steps)-1])
 	}
 	return fmt.Errorf("run %s has no step %d: %s: %w", run, step, have, ErrNotFound)
 }

@@ -338,3 +338,43 @@ func testNetworkFaults(t *testing.T, b Backend) {
 	_, err = s.History(t.Context(), "run")
 	must(t, err)
 }
+
+// testGap deletes a step in the middle of a run's history, as an outside
+// hand could: the head is not taken to be the step before the gap; every
+// read of the head reports the gap, naming the missing step. Then it puts
+// another step in the place of the one before the head: the head's link to
+// it is found broken.
+func testGap(t *testing.T, b Backend) {
+	s := b.Open(t, quickOpts())
+	ctx := t.Context()
+	must(t, s.CreateRun(ctx, checkpoints.RunRecord{ID: "run"}))
+	steps := chain(t, s, "run", 5)
+	key := func(n int) string { return fmt.Sprintf("runs/run/steps/%012d", n) }
+	three, err := b.Bucket.ReadAll(ctx, key(3))
+	must(t, err)
+	must(t, b.Bucket.Delete(ctx, key(3)))
+	_, err = s.LastStep(ctx, "run")
+	if !errors.Is(err, checkpoints.ErrCorrupt) || !strings.Contains(err.Error(), "step 3 is missing, though steps 0 to 5 exist") || !strings.Contains(err.Error(), key(3)) {
+		t.Errorf("LastStep across a gap: %v", err)
+	}
+	if _, err := s.Latest(ctx, "run"); !errors.Is(err, checkpoints.ErrCorrupt) {
+		t.Errorf("Latest across a gap: %v", err)
+	}
+	if st, err := s.Status(ctx, "run"); st.State != contract.Unknown || !strings.Contains(st.Error, "step 3 is missing") {
+		t.Errorf("Status across a gap: %+v, %v", st, err)
+	}
+	must(t, b.Bucket.WriteAll(ctx, key(3), three, nil))
+
+	five, err := b.Bucket.ReadAll(ctx, key(5))
+	must(t, err)
+	must(t, b.Bucket.Delete(ctx, key(5)))
+	must(t, b.Bucket.Delete(ctx, key(4)))
+	other := checkpointAt(4)
+	other.Values["count"] = int64(40)
+	_, err = s.Commit(ctx, "run", steps[3], other)
+	must(t, err)
+	must(t, b.Bucket.WriteAll(ctx, key(5), five, nil))
+	if _, err := s.Latest(ctx, "run"); !errors.Is(err, checkpoints.ErrCorrupt) || !strings.Contains(err.Error(), "does not follow step 4") {
+		t.Errorf("Latest when the step before the head was replaced: %v", err)
+	}
+}

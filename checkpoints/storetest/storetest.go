@@ -59,6 +59,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"Attempts", testAttempts},
 		{"Slots", testSlots},
 		{"ForeignObjects", testForeignObjects},
+		{"Gap", testGap},
 		{"Result", testResult},
 		{"HistoryAndRuns", testHistoryAndRuns},
 		{"Retention", testRetention},
