@@ -2,14 +2,17 @@ package spec_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -642,5 +645,97 @@ func TestRunSlot(t *testing.T) {
 	run, _ := out["request"].(map[string]any)["run"].(map[string]any)
 	if run["slot"] != "2026-03-29T00:30:00Z" {
 		t.Errorf("the request's run = %v, want its slot", run)
+	}
+}
+
+// TestHTTPErrorsRedactSentValues: a server that echoes the request — a debug
+// endpoint, a proxy's error page — cannot put the values of the headers the
+// node sent into its errors (and so into a failed run's result and the
+// logs): each is "[redacted]" wherever the error quotes what came back.
+func TestHTTPErrorsRedactSentValues(t *testing.T) {
+	const (
+		token = "s3cret-token-0123456789abcdef"
+		key   = "k3y-literal"
+		user  = "robot:pa55word"
+	)
+	basic := base64.StdEncoding.EncodeToString([]byte(user))
+	raw := func(w http.ResponseWriter, text string) {
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		_, _ = buf.WriteString(text)
+		_ = buf.Flush()
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var echo strings.Builder
+		for _, name := range slices.Sorted(maps.Keys(r.Header)) {
+			fmt.Fprintf(&echo, "%s: %s\n", name, strings.Join(r.Header[name], ", "))
+		}
+		switch r.URL.Path {
+		case "/echo":
+			http.Error(w, echo.String(), http.StatusInternalServerError)
+		case "/echo-400":
+			http.Error(w, echo.String(), http.StatusBadRequest)
+		case "/token":
+			http.Error(w, "unknown token "+strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "), http.StatusUnauthorized)
+		case "/decoded":
+			http.Error(w, "no access for robot:pa55word", http.StatusForbidden)
+		case "/long":
+			http.Error(w, r.Header.Get("Authorization")+strings.Repeat(".", 500), http.StatusBadGateway)
+		case "/value":
+			fmt.Fprintf(w, "%q", r.Header.Get("X-Api-Key"))
+		case "/channel":
+			fmt.Fprintf(w, `{%q: 1}`, r.Header.Get("X-Api-Key"))
+		case "/status":
+			raw(w, "HTTP/1.1 503 "+r.Header.Get("X-Api-Key")+"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+		case "/malformed":
+			raw(w, r.Header.Get("Authorization")+"\r\n\r\n")
+		}
+	}))
+	defer srv.Close()
+	t.Setenv("TOKEN", token)
+	bearer := `{Authorization: "Bearer ${TOKEN}", X-Api-Key: ` + key + `, X-Short: abc}`
+	tests := []struct {
+		desc, path, headers string
+		want                []string // in the error
+	}{
+		{"a 5xx body that echoes the headers", "/echo", bearer,
+			[]string{"500 Internal Server Error: ", "Authorization: [redacted]", "X-Api-Key: [redacted]", "X-Short: abc", "User-Agent: graphjob"}},
+		{"a 4xx body that echoes the headers", "/echo-400", bearer, []string{"400 Bad Request: ", "Authorization: [redacted]"}},
+		{"the token of Bearer alone", "/token", bearer, []string{"401 Unauthorized: unknown token [redacted]"}},
+		{"the decoded credentials of Basic", "/decoded", `{Authorization: "Basic ` + basic + `"}`, []string{"403 Forbidden: no access for [redacted]"}},
+		{"an excerpt that would cut a value", "/long", bearer, []string{"502 Bad Gateway: [redacted]..."}},
+		{"a response that is not an object", "/value", bearer, []string{`the response is "[redacted]", not a JSON object`}},
+		{"a response that names no channel", "/channel", bearer, []string{`the response updates "[redacted]", which is not a channel`}},
+		{"a status line", "/status", bearer, []string{"503 [redacted]"}},
+		{"a malformed response", "/malformed", bearer, []string{"[redacted]"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			g := load(t, `
+  state:
+    n: {type: int}
+  entry: work
+  nodes:
+    work: {http: {url: "`+srv.URL+tt.path+`", headers: `+tt.headers+`}}
+`)
+			_, err := run(t, g, nil)
+			if err == nil {
+				t.Fatal("the node succeeded")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want %q in it", err, w)
+				}
+			}
+			for _, secret := range []string{token, token[len(token)-8:], key, basic, user, "pa55word"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("err = %v, quotes %q", err, secret)
+				}
+			}
+		})
 	}
 }
