@@ -3,6 +3,7 @@ package checkpoints
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/url"
 	"os"
@@ -112,4 +113,52 @@ func syncDir(dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// read reads the object at key, at most limit bytes. It opens the file
+// without waiting (a FIFO put in an object's place would block open(2), and
+// with it the process's signals, until something writes to it), then
+// refuses anything but a regular file.
+func (f *fileCreator) read(key string, limit int64) ([]byte, error) {
+	file, err := openNoWait(filepath.Join(f.root, filepath.FromSlash(f.prefix+key)))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	st, err := file.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: not a regular file but %s: something other than graphjob put it there", ErrCorrupt, fileType(st.Mode()))
+	}
+	if st.Size() > limit {
+		return nil, fmt.Errorf("%w: %d bytes, over the limit of %d bytes (raise MaxObjectSize, --max-object-size)", ErrTooLarge, st.Size(), limit)
+	}
+	data := make([]byte, st.Size())
+	if _, err := io.ReadFull(file, data); err != nil {
+		return nil, err
+	}
+	if n, _ := file.Read(make([]byte, 1)); n > 0 {
+		return nil, fmt.Errorf("%w: the object grew while it was read", ErrCorrupt)
+	}
+	return data, nil
+}
+
+// fileType names what a file that is not a regular file is.
+func fileType(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "a " + m.Type().String() + " file"
 }

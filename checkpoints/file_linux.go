@@ -45,3 +45,9 @@ func createUnnamed(dir, path string, obj object) (bool, error) {
 	}
 	return true, nil
 }
+
+// openNoWait opens a file for reading without blocking on a FIFO or a
+// device (O_NONBLOCK), so that its type can be checked first.
+func openNoWait(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -72,9 +74,12 @@ type Store struct {
 func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("store URL: %w", err)
+		return nil, redactError(fmt.Errorf("store URL: %w", err), u, rawURL)
 	}
 	shown := redact(u)
+	if err := checkURL(u); err != nil {
+		return nil, fmt.Errorf("store %s: %w", shown, err)
+	}
 	var files *fileCreator
 	if u.Scheme == "file" {
 		if files, err = newFileCreator(u); err != nil {
@@ -88,7 +93,8 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	}
 	b, err := blob.OpenBucket(ctx, u.String())
 	if err != nil {
-		return nil, fmt.Errorf("store %s: %w", shown, err)
+		// The driver's error may quote the URL, credentials and all.
+		return nil, redactError(fmt.Errorf("store %s: %w", shown, err), u, rawURL)
 	}
 	s := New(b, opts)
 	s.files, s.url = files, shown
@@ -114,13 +120,86 @@ func redact(u *url.URL) string {
 	c.User = nil
 	q := c.Query()
 	for k := range q {
-		switch k {
-		case "secret_key_path", "access_key", "secret_key", "sas_token", "credentials", "token":
+		if secretParam(k) {
 			q.Set(k, "REDACTED")
 		}
 	}
 	c.RawQuery = q.Encode()
 	return c.String()
+}
+
+func secretParam(k string) bool {
+	switch k {
+	case "secret_key_path", "access_key", "secret_key", "sas_token", "credentials", "token", "password":
+		return true
+	}
+	return false
+}
+
+// redactError hides, in err's text, the secrets of the URL it was opened
+// with: its password and credential parameters, raw and escaped.
+func redactError(err error, u *url.URL, raw string) error {
+	var secrets []string
+	if u != nil {
+		if p, ok := u.User.Password(); ok {
+			secrets = append(secrets, p)
+		}
+		for k, vs := range u.Query() {
+			if secretParam(k) {
+				secrets = append(secrets, vs...)
+			}
+		}
+	} else {
+		secrets = append(secrets, raw) // unparsable: none of it is shown
+	}
+	var pairs []string
+	for _, v := range secrets {
+		if v != "" {
+			pairs = append(pairs, v, "REDACTED", url.QueryEscape(v), "REDACTED", url.PathEscape(v), "REDACTED")
+		}
+	}
+	if len(pairs) == 0 {
+		return err
+	}
+	return &redactedError{err: err, text: strings.NewReplacer(pairs...).Replace(err.Error())}
+}
+
+// redactedError is an error whose text has its secrets replaced.
+type redactedError struct {
+	err  error
+	text string
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// checkURL refuses a store URL that would put objects where its user did
+// not mean them: a prefix that climbs out of the bucket (..), is absolute,
+// has an empty or a . segment, or does not end in /; for file://, a host
+// (graphjob writes local paths only) or the filesystem's root.
+func checkURL(u *url.URL) error {
+	if p := u.Query().Get("prefix"); u.Query().Has("prefix") {
+		switch {
+		case p == "" || strings.HasPrefix(p, "/"):
+			return fmt.Errorf("prefix %q: give a path inside the bucket, such as prefix=graphjob/", p)
+		case !strings.HasSuffix(p, "/"):
+			return fmt.Errorf("prefix %q: end it with /, such as prefix=%s/", p, p)
+		}
+		for seg := range strings.SplitSeq(strings.TrimSuffix(p, "/"), "/") {
+			if seg == "" || seg == "." || seg == ".." || strings.ContainsFunc(seg, func(r rune) bool { return r < ' ' || r == '\\' }) {
+				return fmt.Errorf("prefix %q: segment %q: use letters, digits and - _ . between single slashes, no . or ..", p, seg)
+			}
+		}
+	}
+	if u.Scheme == "file" {
+		switch {
+		case u.Host != "" && u.Host != ".":
+			return fmt.Errorf("host %q: a file:// store is a local directory: write file:///abs/path or file://./rel/path", u.Host)
+		case path.Clean(u.Path) == "/" && u.Host == "":
+			return errors.New("the filesystem's root: give the store a directory of its own, such as file:///var/lib/graphjob")
+		}
+	}
+	return nil
 }
 
 // create writes obj at key, create-only. An existing object with the same
@@ -199,6 +278,9 @@ func (s *Store) read(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (s *Store) readOnce(ctx context.Context, key string) ([]byte, error) {
+	if s.files != nil {
+		return s.files.read(key, s.opts.MaxObjectSize)
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	r, err := s.bucket.NewReader(ctx, key, nil)
