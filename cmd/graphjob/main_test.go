@@ -74,6 +74,7 @@ spec:
 		{"a node that fails", []string{"run", failing}, 3, "", `node "a": command sh exited with code 1; its stderr ends: boom`, ""},
 		{"no file", []string{"run"}, 2, "", "accepts 1 arg(s)", ""},
 		{"an unknown flag", []string{"run", loop, "--nope"}, 2, "", "unknown flag: --nope", ""},
+		{"--recursion-limit over the files' cap", []string{"run", loop, "--recursion-limit", "1000001"}, 2, "", "--recursion-limit 1000001: give a number of supersteps between 1 and 1000000", ""},
 		{"an unknown command", []string{"fly"}, 2, "", `unknown command "fly"`, ""},
 		{"an unknown command, with a suggestion", []string{"rn"}, 2, "", `unknown command "rn" for "graphjob": did you mean run or runs?`, ""},
 		{"an unknown subcommand", []string{"runs", "lst"}, 2, "", `unknown command "lst" for "graphjob runs": did you mean list?`, ""},

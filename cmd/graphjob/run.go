@@ -89,8 +89,8 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if err != nil {
 		return err
 	}
-	if limitSet && f.recursionLimit < 1 {
-		return usagef("--recursion-limit %d: give a number of supersteps of at least 1", f.recursionLimit)
+	if limitSet && (f.recursionLimit < 1 || f.recursionLimit > spec.MaxRecursionLimit) {
+		return usagef("--recursion-limit %d: give a number of supersteps between 1 and %d, as spec.recursionLimit", f.recursionLimit, spec.MaxRecursionLimit)
 	}
 	if f.maxConcurrency < 1 {
 		return usagef("--max-concurrency %d: give at least 1", f.maxConcurrency)
