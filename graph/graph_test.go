@@ -251,6 +251,18 @@ func TestMapFanOutAndJoin(t *testing.T) {
 	if want := []string{"1:1", "2:3", "3:1"}; !slices.Equal(steps, want) {
 		t.Errorf("steps:tasks = %v, want %v", steps, want)
 	}
+
+	// A map over more items than a superstep may have tasks fails for good,
+	// before any of them runs.
+	_, err = app.Invoke(t.Context(), fanState{Numbers: make([]int, 3)}, graph.WithMaxTasks(2))
+	var nodeErr *graph.NodeError
+	if !errors.As(err, &nodeErr) || nodeErr.Node != "start" || !strings.Contains(err.Error(), "3 items for \"square\" make 3 tasks in the next superstep, over the limit of 2") {
+		t.Errorf("a map over too many items: %v", err)
+	}
+	many := make([]int, graph.DefaultMaxTasks+1)
+	if _, err := app.Invoke(t.Context(), fanState{Numbers: many}); !errors.As(err, &nodeErr) {
+		t.Errorf("a map over %d items with the default limit: %v", len(many), err)
+	}
 }
 
 func TestRouting(t *testing.T) {

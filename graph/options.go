@@ -38,6 +38,7 @@ type RunOption func(*runConfig)
 type runConfig struct {
 	limit       int
 	concurrency int
+	maxTasks    int
 	runID       string
 	hooks       Hooks
 	clock       Clock
@@ -56,8 +57,12 @@ const DefaultRecursionLimit = 25
 // without WithMaxConcurrency.
 const DefaultMaxConcurrency = 16
 
+// DefaultMaxTasks bounds the tasks of one superstep, without WithMaxTasks:
+// a map edge's items are its tasks.
+const DefaultMaxTasks = 10_000
+
 func newRunConfig(opts []RunOption) runConfig {
-	c := runConfig{limit: DefaultRecursionLimit, concurrency: DefaultMaxConcurrency, clock: realClock{}, rand: rand.Float64}
+	c := runConfig{limit: DefaultRecursionLimit, concurrency: DefaultMaxConcurrency, maxTasks: DefaultMaxTasks, clock: realClock{}, rand: rand.Float64}
 	for _, o := range opts {
 		o(&c)
 	}
@@ -71,6 +76,12 @@ func WithRecursionLimit(n int) RunOption { return func(c *runConfig) { c.limit =
 // WithMaxConcurrency bounds how many tasks of a superstep run at once (n ≥ 1).
 func WithMaxConcurrency(n int) RunOption {
 	return func(c *runConfig) { c.concurrency = max(n, 1) }
+}
+
+// WithMaxTasks bounds the tasks of one superstep (n ≥ 1): a map edge whose
+// items would make more fails the node it follows, for good.
+func WithMaxTasks(n int) RunOption {
+	return func(c *runConfig) { c.maxTasks = max(n, 1) }
 }
 
 // WithRunID names the run; nodes see it in TaskInfo.RunID.

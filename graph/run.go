@@ -430,6 +430,10 @@ func (r *run[S]) route(ctx context.Context, tasks []Task) error {
 				if err != nil {
 					return r.routeError(t.Node, fmt.Errorf("map items: %w", err))
 				}
+				if len(next)+len(items) > r.cfg.maxTasks {
+					return r.routeError(t.Node, fmt.Errorf("map items: %d items for %q make %d tasks in the next superstep, over the limit of %d (WithMaxTasks; --max-tasks): split the work into batches, or raise the limit",
+						len(items), e.to[0], len(next)+len(items), r.cfg.maxTasks))
+				}
 				for _, it := range items {
 					next = append(next, Task{Node: e.to[0], Item: it, HasItem: true})
 				}

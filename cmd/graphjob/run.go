@@ -29,6 +29,7 @@ type runFlags struct {
 	set              []string
 	recursionLimit   int
 	maxConcurrency   int
+	maxTasks         int
 	store            storeFlags
 	runID            string
 	durability       string
@@ -75,6 +76,7 @@ another attempt of the run committed first).`,
 	fl.StringArrayVar(&f.set, "set", nil, "set one channel, CHANNEL=VALUE (VALUE is JSON, or text for string channels); repeatable, applied after --input")
 	fl.IntVar(&f.recursionLimit, "recursion-limit", 0, "maximum number of supersteps (default: the file's spec.recursionLimit, else 25)")
 	fl.IntVar(&f.maxConcurrency, "max-concurrency", graph.DefaultMaxConcurrency, "maximum number of tasks of one superstep that run at once")
+	fl.IntVar(&f.maxTasks, "max-tasks", graph.DefaultMaxTasks, "maximum number of tasks of one superstep: a map over more items fails")
 	f.store.register(cmd)
 	fl.StringVar(&f.runID, "run-id", "", "the run's ID; the same ID resumes the run (default: from the Job, else a new ID, logged)")
 	fl.StringVar(&f.durability, "durability", string(runner.Sync), "when steps are committed: sync (each before the next starts), async (while the next runs), exit (at the end and on SIGTERM only)")
@@ -92,8 +94,8 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if limitSet && (f.recursionLimit < 1 || f.recursionLimit > spec.MaxRecursionLimit) {
 		return usagef("--recursion-limit %d: give a number of supersteps between 1 and %d, as spec.recursionLimit", f.recursionLimit, spec.MaxRecursionLimit)
 	}
-	if f.maxConcurrency < 1 {
-		return usagef("--max-concurrency %d: give at least 1", f.maxConcurrency)
+	if f.maxConcurrency < 1 || f.maxTasks < 1 {
+		return usagef("--max-concurrency %d, --max-tasks %d: give at least 1", f.maxConcurrency, f.maxTasks)
 	}
 	durability, err := runner.ParseDurability(f.durability)
 	if err != nil {
@@ -150,6 +152,7 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 		RunOptions: []graph.RunOption{
 			graph.WithRecursionLimit(limit),
 			graph.WithMaxConcurrency(f.maxConcurrency),
+			graph.WithMaxTasks(f.maxTasks),
 			graph.WithHooks(logHooks()),
 		},
 	})
