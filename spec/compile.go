@@ -133,6 +133,7 @@ func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []s
 		c.errorf(n.pos, "node name %q: use letters, digits, '_', '.' and '-', starting with a letter or '_'; START and END are reserved", n.name)
 		return
 	}
+	c.checkEnv(n)
 	env := c.envs.node
 	if len(items) > 0 {
 		var err error

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strconv"
 	"syscall"
 	"time"
 
@@ -37,10 +36,8 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 	}
 	return protocolNode(func(ctx context.Context, task graph.TaskInfo, req []byte) (graph.Update, error) {
 		cmd := exec.CommandContext(ctx, spec.command[0], spec.command[1:]...)
-		cmd.Env = append(os.Environ(), spec.env...)
-		cmd.Env = append(cmd.Env,
-			"GRAPHJOB_RUN_ID="+task.RunID, "GRAPHJOB_NODE="+task.Node,
-			"GRAPHJOB_STEP="+strconv.Itoa(task.Step), "GRAPHJOB_ATTEMPT="+strconv.Itoa(task.Attempt))
+		// Not graphjob's whole environment: it holds the store's credentials.
+		cmd.Env = commandEnv(os.Environ(), spec.env, task)
 		// The command and its children form a process group, stopped together
 		// as a container's processes are: SIGTERM, then SIGKILL after the grace.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

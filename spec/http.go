@@ -13,7 +13,8 @@ import (
 
 // httpNode posts the request to the node's URL. 2xx is success, 429 and 5xx
 // are worth a retry, other statuses fail the node at once. Header values may
-// name environment variables as ${NAME}, so secrets stay out of the file.
+// read the process variables the graph declares as ${NAME}, so secrets stay
+// out of the file.
 //
 // What the server sends back is quoted in errors (an excerpt of the body, the
 // status line, a bad JSON value) with the header values the node sent
@@ -29,9 +30,13 @@ func (c *compiler) httpNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("User-Agent", "graphjob")
 		sent := &redactor{}
-		for k, v := range spec.headers {
-			v = os.Expand(v, os.Getenv)
-			req.Header.Set(k, v)
+		for _, h := range spec.headers {
+			v := h.value.expand(func(name string) string {
+				v := os.Getenv(name) // a variable of spec.env: the compiler checked
+				sent.add(v)
+				return v
+			})
+			req.Header.Set(h.name, v)
 			sent.add(v)
 		}
 		u, err := c.post(ctx, spec, req, sent)

@@ -25,6 +25,11 @@ type Graph struct {
 	Digest string
 	// RecursionLimit is spec.recursionLimit (default 25).
 	RecursionLimit int
+	// Env is spec.env: the variables of graphjob's environment that the
+	// graph's nodes may read (as ${NAME} in an exec node's env or an http
+	// node's headers), in file order. Nodes see no other of its variables
+	// but a fixed few (PATH, HOME, the locale...).
+	Env []string
 	// Runnable is the compiled graph.
 	Runnable *graph.Graph[graph.State]
 
@@ -86,7 +91,7 @@ func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 	}
 	return &Graph{
 		Name: doc.name, File: file, Digest: "sha256:" + hex.EncodeToString(sum[:]),
-		RecursionLimit: doc.recursionLimit, Runnable: runnable, doc: doc, channels: c.byName,
+		RecursionLimit: doc.recursionLimit, Env: slices.Clone(doc.env), Runnable: runnable, doc: doc, channels: c.byName,
 	}, nil
 }
 

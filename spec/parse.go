@@ -26,6 +26,9 @@ const (
 type document struct {
 	name           string
 	recursionLimit int
+	env            []string // spec.env: the process variables the nodes may read
+	envPos         pos      // line 0: the file has no spec.env
+	envUnread      bool     // spec.env is not a list: no reference can be checked
 	state          []*channelSpec
 	stateUnread    bool // spec.state is not a mapping: no expression can be checked
 	entry          []string
@@ -99,14 +102,14 @@ type expr struct {
 
 type execSpec struct {
 	command []string
-	env     []string // KEY=value
+	env     []entry
 	timeout time.Duration
 }
 
 type httpSpec struct {
 	url     string
 	method  string
-	headers map[string]string
+	headers []entry
 	timeout time.Duration
 }
 
@@ -222,7 +225,7 @@ func (p *parser) document(root *yaml.Node) *document {
 }
 
 func (p *parser) spec(n *yaml.Node, doc *document) {
-	f := p.fields(n, "spec", "recursionLimit", "state", "entry", "nodes", "edges")
+	f := p.fields(n, "spec", "recursionLimit", "env", "state", "entry", "nodes", "edges")
 	doc.recursionLimit = 25
 	if v, ok := f["recursionLimit"]; ok {
 		if l, ok := p.integer(v, "spec.recursionLimit"); ok {
@@ -231,6 +234,10 @@ func (p *parser) spec(n *yaml.Node, doc *document) {
 			}
 			doc.recursionLimit = l
 		}
+	}
+	if v, ok := f["env"]; ok {
+		doc.env, doc.envPos = p.envNames(v), at(v)
+		doc.envUnread = doc.env == nil
 	}
 	if v, ok := f["state"]; ok {
 		doc.stateUnread = p.deref(v).Kind != yaml.MappingNode
@@ -355,8 +362,8 @@ func (p *parser) exec(n *yaml.Node, what string) *execSpec {
 	}
 	if v, ok := f["env"]; ok {
 		for _, kv := range p.pairs(v, what+" env") {
-			if s, ok := p.str(kv.value, "an env value"); ok {
-				e.env = append(e.env, kv.key+"="+s)
+			if t, ok := p.template(kv.value, what+" env "+kv.key); ok {
+				e.env = append(e.env, entry{kv.key, t})
 			}
 		}
 	}
@@ -369,7 +376,7 @@ func (p *parser) exec(n *yaml.Node, what string) *execSpec {
 func (p *parser) http(n *yaml.Node, what string) *httpSpec {
 	what += " http"
 	f := p.fields(n, what, "url", "method", "headers", "timeout")
-	h := &httpSpec{method: "POST", headers: map[string]string{}}
+	h := &httpSpec{method: "POST"}
 	if v, ok := f["url"]; ok {
 		if s, ok := p.str(v, "url"); ok {
 			if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
@@ -390,8 +397,8 @@ func (p *parser) http(n *yaml.Node, what string) *httpSpec {
 	}
 	if v, ok := f["headers"]; ok {
 		for _, kv := range p.pairs(v, what+" headers") {
-			if s, ok := p.str(kv.value, "a header value"); ok {
-				h.headers[kv.key] = s
+			if t, ok := p.template(kv.value, what+" header "+kv.key); ok {
+				h.headers = append(h.headers, entry{kv.key, t})
 			}
 		}
 	}

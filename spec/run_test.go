@@ -1,6 +1,7 @@
 package spec_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -363,14 +364,14 @@ func TestExecNode(t *testing.T) {
 		attempts int
 	}{
 		{"writes updates from stdout",
-			`{exec: {command: ` + sh(`cat > "$REQ"; echo '{"n": 7, "msg": "'$GREETING'"}'`) + `, env: {GREETING: hello}}}`,
+			`{exec: {command: ` + sh(`cat > "$REQ"; echo '{"n": 7, "msg": "'$GREETING'"}'`) + `, env: {GREETING: hello, REQ: "${REQ}"}}}`,
 			`{"msg":"hello","n":7}`, "", 0},
 		{"empty output is no update", `{exec: {command: [true]}}`, `{"msg":"","n":0}`, "", 0},
 		{"a failing command is retried and names its stderr",
-			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo "disk full" >&2; exit 3`) + `}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
+			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo "disk full" >&2; exit 3`) + `, env: {ATTEMPTS: "${ATTEMPTS}"}}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
 			"", `node "work" failed after 3 attempts: command sh exited with code 3; its stderr ends: disk full`, 3},
 		{"output that is not JSON fails at once",
-			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo not json`) + `}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
+			`{exec: {command: ` + sh(`echo x >> "$ATTEMPTS"; echo not json`) + `, env: {ATTEMPTS: "${ATTEMPTS}"}}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`,
 			"", `the response is not JSON`, 1},
 		{"an unknown channel fails", `{exec: {command: ` + sh(`echo '{"nope": 1}'`) + `}}`,
 			"", `the response updates "nope", which is not a channel; channels: n, msg`, 0},
@@ -398,6 +399,7 @@ func TestExecNode(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			os.Remove(attempts)
 			g := load(t, `
+  env: [REQ, ATTEMPTS]
   state:
     n: {type: int}
     msg: {type: string}
@@ -501,6 +503,7 @@ func TestHTTPNode(t *testing.T) {
 		t.Run(tt.desc, func(t *testing.T) {
 			calls.Store(0)
 			g := load(t, `
+  env: [TOKEN]
   state:
     n: {type: int}
   entry: work
@@ -584,11 +587,13 @@ func TestExecProgress(t *testing.T) {
 	worked := filepath.Join(t.TempDir(), "worked")
 	t.Setenv("WORKED", worked)
 	g := load(t, `
+  env: [WORKED]
   state: {n: {type: int}}
   entry: a
   nodes:
     a:
       exec:
+        env: {WORKED: "${WORKED}"}
         command: `+sh(`start=$(sed -n 's/.*"progress":{"done":\([0-9]*\)}.*/\1/p'); i=${start:-0}
 while [ $i -lt 6 ]; do
   if [ "$GRAPHJOB_ATTEMPT" = 1 ] && [ $i = 4 ]; then exit 1; fi
@@ -716,6 +721,7 @@ func TestHTTPErrorsRedactSentValues(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			g := load(t, `
+  env: [TOKEN]
   state:
     n: {type: int}
   entry: work
@@ -735,6 +741,145 @@ func TestHTTPErrorsRedactSentValues(t *testing.T) {
 				if strings.Contains(err.Error(), secret) {
 					t.Errorf("err = %v, quotes %q", err, secret)
 				}
+			}
+		})
+	}
+}
+
+// TestExecEnvironment: a command sees an allow-list of graphjob's own
+// environment (PATH, HOME, locale, time zone, trace context...), what
+// graphjob tells it (GRAPHJOB_NODE...), and the variables its node passes,
+// literal or read from the process variables the graph declares (spec.env);
+// never the rest, such as the store's credentials.
+func TestExecEnvironment(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_SECRET_ACCESS_KEY": "aws-secret", "AWS_SESSION_TOKEN": "aws-session", "AZURE_STORAGE_KEY": "azure-key",
+		"GOOGLE_APPLICATION_CREDENTIALS": "/secrets/gcp.json", "API_TOKEN": "tok3n", "REGION": "eu-west-1",
+		"GRAPHJOB_STORE_SECRET": "not graphjob's to give", "LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC",
+		"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "GRAPHJOB_JOB_NAME": "job-1",
+	} {
+		t.Setenv(k, v)
+	}
+	tests := []struct {
+		desc   string
+		graph  string // spec.env, when the graph declares variables
+		env    string // the node's env
+		want   map[string]string
+		absent []string
+	}{
+		{desc: "a graph that declares nothing passes no process variable",
+			want: map[string]string{"PATH": os.Getenv("PATH"), "LANG": "C.UTF-8", "LC_TIME": "C", "TZ": "UTC",
+				"TRACEPARENT": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "GRAPHJOB_JOB_NAME": "job-1",
+				"GRAPHJOB_RUN_ID": "r1", "GRAPHJOB_NODE": "work", "GRAPHJOB_STEP": "1", "GRAPHJOB_ATTEMPT": "1"},
+			absent: []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY", "GOOGLE_APPLICATION_CREDENTIALS",
+				"API_TOKEN", "REGION", "GRAPHJOB_STORE_SECRET"}},
+		{desc: "a node passes a declared variable, and literal values",
+			graph: "[API_TOKEN, REGION]", env: `{API_TOKEN: "${API_TOKEN}", ENDPOINT: "https://${REGION}.example.com", MODE: batch, PRICE: "5$$"}`,
+			want:   map[string]string{"API_TOKEN": "tok3n", "ENDPOINT": "https://eu-west-1.example.com", "MODE": "batch", "PRICE": "5$"},
+			absent: []string{"REGION", "AWS_SECRET_ACCESS_KEY"}},
+		{desc: "a declared variable the node does not pass is not seen",
+			graph: "[API_TOKEN, REGION]", env: `{REGION: "${REGION}"}`,
+			want:   map[string]string{"REGION": "eu-west-1"},
+			absent: []string{"API_TOKEN"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "env")
+			env := `{OUT: "` + out + `"}`
+			if tt.env != "" {
+				env = strings.Replace(tt.env, "{", `{OUT: "`+out+`", `, 1)
+			}
+			decl := ""
+			if tt.graph != "" {
+				decl = "  env: " + tt.graph + "\n"
+			}
+			g := load(t, decl+`
+  state: {n: {type: int}}
+  entry: work
+  nodes:
+    work: {exec: {command: `+sh(`env > "$OUT"`)+`, env: `+env+`}}
+`)
+			if _, err := run(t, g, nil); err != nil {
+				t.Fatal(err)
+			}
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]string{}
+			for _, line := range strings.Split(string(b), "\n") {
+				if k, v, ok := strings.Cut(line, "="); ok {
+					seen[k] = v
+				}
+			}
+			for k, v := range tt.want {
+				if got, ok := seen[k]; !ok || got != v {
+					t.Errorf("%s = %q (set: %t), want %q", k, got, ok, v)
+				}
+			}
+			for _, k := range tt.absent {
+				if v, ok := seen[k]; ok {
+					t.Errorf("the command sees %s=%q", k, v)
+				}
+			}
+		})
+	}
+}
+
+// TestHTTPHeaderVariables: ${NAME} in a header reads a process variable that
+// the graph declares in spec.env; naming any other is an error when the file
+// is loaded, so a graph file cannot send graphjob's own secrets anywhere.
+func TestHTTPHeaderVariables(t *testing.T) {
+	var got atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Store(r.Header.Get("X-Value"))
+	}))
+	defer srv.Close()
+	t.Setenv("DECLARED", "declared-value")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-secret")
+	tests := []struct {
+		desc, decl, header string // decl: a line of spec, such as env: [A]
+		sent               string // the header the server got
+		err                string // the error of Parse
+	}{
+		{"a declared variable", "env: [DECLARED]", "v=${DECLARED}", "v=declared-value", ""},
+		{"$$ is a $", "env: [DECLARED]", "$${DECLARED}$$", "${DECLARED}$", ""},
+		{"an undeclared variable", "", "${AWS_SECRET_ACCESS_KEY}", "",
+			`test.yaml:10:38: node "work" http header X-Value reads ${AWS_SECRET_ACCESS_KEY}, which the graph does not declare; ` +
+				`declare the process variables it reads under spec: env: [AWS_SECRET_ACCESS_KEY]`},
+		{"a variable spec.env does not declare", "env: [DECLARED]", "Bearer ${AWS_SECRET_ACCESS_KEY}", "",
+			`test.yaml:10:38: node "work" http header X-Value reads ${AWS_SECRET_ACCESS_KEY}, which spec.env does not declare; ` +
+				`add AWS_SECRET_ACCESS_KEY to spec.env (line 5)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			got.Store("")
+			text := fmt.Sprintf(`apiVersion: graphjob.dev/v1
+kind: Graph
+metadata: {name: test}
+spec:
+  %s
+  state:
+    n: {type: int}
+  entry: work
+  nodes:
+    work: {http: {headers: {X-Value: %q}, url: %q}}
+`, cmp.Or(tt.decl, "recursionLimit: 3"), tt.header, srv.URL)
+			g, err := spec.Parse("test.yaml", []byte(text))
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("err = %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run(t, g, nil); err != nil {
+				t.Fatal(err)
+			}
+			if got.Load() != tt.sent {
+				t.Errorf("X-Value: %q, want %q", got.Load(), tt.sent)
 			}
 		})
 	}
