@@ -42,17 +42,46 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	case parent != nil:
 		st.Parent, st.Tasks = parent.SHA256, parent.Next
 	}
-	// The values are written concurrently; the step's record, which makes
-	// them part of the history, only after all of them.
+	// The changed values are encoded and the state's size checked first, so
+	// that a state too large to read back is refused with nothing written.
 	chans := sortedKeys(cp.Values)
 	refs := make([]ValueRef, len(chans))
-	sizes := make([]int64, len(chans))
-	inline := make([][]byte, len(chans))
+	bodies := make([][]byte, len(chans))
 	err := parallel(len(chans), 8, func(i int) error {
 		var err error
-		ch := chans[i]
-		refs[i], sizes[i], inline[i], err = s.putValue(ctx, run, cp.Step, ch, cp.Versions[ch], cp.Values[ch], parent)
+		refs[i], bodies[i], err = s.encodeValue(run, cp.Step, chans[i], cp.Versions[chans[i]], cp.Values[chans[i]], parent)
 		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	var total int64
+	for i, ch := range chans {
+		total += refs[i].Size
+		if refs[i].Size > s.opts.MaxObjectSize {
+			return nil, &TooLargeError{Run: run, Step: cp.Step, Channel: ch, Size: refs[i].Size, Limit: s.opts.MaxObjectSize}
+		}
+	}
+	if total > s.opts.MaxStateSize {
+		return nil, &TooLargeError{Run: run, Step: cp.Step, Size: total, Limit: s.opts.MaxStateSize}
+	}
+	// The values are written concurrently; the step's record, which makes
+	// them part of the history, only after all of them.
+	sizes := make([]int64, len(chans))
+	err = parallel(len(chans), 8, func(i int) error {
+		if bodies[i] == nil || refs[i].Inline {
+			return nil
+		}
+		key := valueKey(run, chans[i], refs[i])
+		obj := encode(kindValue, key, bodies[i])
+		// The key holds the value's hash, so a create that finds the object
+		// already there found these very bytes: another writer of the same
+		// step produced the same value. Only a step's record decides who won.
+		if err := s.create(ctx, key, obj); err != nil {
+			return &ObjectError{Run: run, Step: cp.Step, Key: key, Err: err}
+		}
+		sizes[i] = obj.size()
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -60,11 +89,11 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	for i, ch := range chans {
 		st.Channels[ch] = refs[i]
 		st.Written += sizes[i]
-		if inline[i] != nil {
+		if refs[i].Inline && bodies[i] != nil {
 			if st.Values == nil {
 				st.Values = map[string]json.RawMessage{}
 			}
-			st.Values[ch] = inline[i]
+			st.Values[ch] = bodies[i]
 		}
 	}
 	obj, err := s.putRecord(ctx, run, cp.Step, stepKey(run, cp.Step), kindStep, st)
@@ -75,33 +104,24 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	return st, nil
 }
 
-// putValue stores a channel's value unless parent already references that
-// version, and returns its reference and the bytes written; a small value is
-// returned to go in the step's record instead.
-func (s *Store) putValue(ctx context.Context, run string, step int, ch string, version uint64, v any, parent *Step) (ref ValueRef, written int64, inline []byte, err error) {
+// encodeValue returns a channel's reference and, unless parent already
+// references that version, its value's JSON: a small value goes in the
+// step's record (Inline), a larger one in an object of its own.
+func (s *Store) encodeValue(run string, step int, ch string, version uint64, v any, parent *Step) (ValueRef, []byte, error) {
 	if parent != nil {
 		if ref, ok := parent.Channels[ch]; ok && ref.Version == version {
-			return ref, 0, nil, nil
+			return ref, nil, nil
 		}
 	}
 	body, err := json.Marshal(v)
 	if err != nil {
-		return ValueRef{}, 0, nil, fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
+		return ValueRef{}, nil, fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
 	}
-	ref = ValueRef{Version: version, SHA256: checksum(body), Size: int64(len(body))}
+	ref := ValueRef{Version: version, SHA256: checksum(body), Size: int64(len(body))}
 	if len(body) <= InlineLimit {
 		ref.Inline, ref.Step = true, step
-		return ref, 0, body, nil
 	}
-	key := valueKey(run, ch, ref)
-	obj := encode(kindValue, key, body)
-	// The key holds the value's hash, so a create that finds the object
-	// already there found these very bytes: another writer of the same step
-	// produced the same value. Only a step's record decides who won.
-	if err := s.create(ctx, key, obj); err != nil {
-		return ValueRef{}, 0, nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
-	}
-	return ref, obj.size(), nil, nil
+	return ref, body, nil
 }
 
 // PutWrite makes a finished task's update durable before its superstep is

@@ -41,3 +41,27 @@ func (e *ObjectError) Error() string {
 }
 
 func (e *ObjectError) Unwrap() error { return e.Err }
+
+// TooLargeError is a state the store refuses to commit, nothing of it
+// written: a channel's value whose JSON is over Options.MaxObjectSize (it
+// could not be read back), or, with Channel empty, a state over
+// Options.MaxStateSize. It wraps ErrTooLarge; a run that gets it fails for
+// good.
+type TooLargeError struct {
+	Run     string
+	Step    int
+	Channel string
+	Size    int64
+	Limit   int64
+}
+
+func (e *TooLargeError) Error() string {
+	if e.Channel == "" {
+		return fmt.Sprintf("run %s, step %d: the state is %d bytes of JSON, %v: nothing of the step was committed (raise the limit with --max-state-size, or keep large data outside the state)", e.Run, e.Step, e.Size, e.over())
+	}
+	return fmt.Sprintf("run %s, step %d: channel %q is %d bytes of JSON, %v: nothing of the step was committed (raise the limit with --max-object-size, or keep large data outside the state)", e.Run, e.Step, e.Channel, e.Size, e.over())
+}
+
+func (e *TooLargeError) over() string { return fmt.Sprintf("%v the limit of %d bytes", ErrTooLarge, e.Limit) }
+
+func (e *TooLargeError) Unwrap() error { return ErrTooLarge }

@@ -18,9 +18,13 @@ import (
 
 // Options tune a Store. The zero value gives the defaults.
 type Options struct {
-	// MaxObjectSize bounds the size of an object read back; a larger one is
-	// refused with ErrTooLarge. Default 256 MiB.
+	// MaxObjectSize bounds the size of an object, written or read back; a
+	// larger one is refused with ErrTooLarge. Default 256 MiB.
 	MaxObjectSize int64
+	// MaxStateSize bounds the JSON of a whole state a step commits (its
+	// channels' values together): a larger one is refused with a
+	// *TooLargeError, nothing written. Default 1 GiB.
+	MaxStateSize int64
 	// Attempts bounds the tries of one storage operation that fails with a
 	// transient error (unreachable, timed out, throttled). Default 5.
 	Attempts int
@@ -41,6 +45,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.MaxObjectSize <= 0 {
 		o.MaxObjectSize = 256 << 20
+	}
+	if o.MaxStateSize <= 0 {
+		o.MaxStateSize = 1 << 30
 	}
 	if o.Attempts <= 0 {
 		o.Attempts = 5
@@ -209,6 +216,9 @@ func checkURL(u *url.URL) error {
 // connection) leaves the outcome unknown; it is resolved by reading the object
 // back, then retried.
 func (s *Store) create(ctx context.Context, key string, obj object) error {
+	if obj.size() > s.opts.MaxObjectSize {
+		return fmt.Errorf("%w: %d bytes, over the limit of %d bytes: it could not be read back (raise MaxObjectSize, --max-object-size)", ErrTooLarge, obj.size(), s.opts.MaxObjectSize)
+	}
 	var err error
 	for try := 1; ; try++ {
 		if err = s.put(ctx, key, obj); err == nil {

@@ -96,6 +96,9 @@ func (c *committer) commit(ctx context.Context, cp graph.Checkpoint) error {
 // at once, so that a run stopped inside the step does not run it again. The
 // task of a step of one is not: the step's commit follows at once.
 func (c *committer) taskDone(ctx context.Context, t graph.TaskInfo, u graph.Update) error {
+	if err := c.store.CheckUpdate(c.run, t.Step, u); err != nil {
+		return err
+	}
 	if t.Tasks == 1 {
 		return nil
 	}
@@ -226,6 +229,9 @@ func (c *committer) end(ctx context.Context, runErr, cause error) error {
 	cancelled := ctx.Err() != nil
 	ctx = context.WithoutCancel(ctx)
 	flushErr := c.flush(ctx)
+	if flushErr != nil && failedForGood(flushErr) {
+		runErr, flushErr = flushErr, nil // a state too large to commit: the run fails
+	}
 	var fenced *FencedError
 	switch {
 	case errors.As(cause, &fenced) && !errors.As(runErr, &fenced):

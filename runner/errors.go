@@ -49,7 +49,8 @@ func (e *FencedError) Unwrap() error { return e.Err }
 func failedForGood(err error) bool {
 	var node *graph.NodeError
 	var conflict *graph.ConflictError
-	return errors.As(err, &node) || errors.As(err, &conflict) || errors.Is(err, graph.ErrRecursionLimit)
+	var tooLarge *checkpoints.TooLargeError
+	return errors.As(err, &node) || errors.As(err, &conflict) || errors.As(err, &tooLarge) || errors.Is(err, graph.ErrRecursionLimit)
 }
 
 // ExitCode maps an error of Run to the exit-code contract (package

@@ -375,3 +375,58 @@ func TestCursorFences(t *testing.T) {
 		t.Errorf("last cursor %+v, %v; want the other attempt's", c, err)
 	}
 }
+
+// TestValuesAreBounded: a node whose value doubles each step (CEL's
+// l: state.l + state.l) fails the run for good, naming the channel, once
+// the value could not be read back, in every durability mode, with nothing
+// of that step committed; a state over the store's limit likewise.
+func TestValuesAreBounded(t *testing.T) {
+	type grow struct {
+		L []string `json:"l"`
+		M []string `json:"m"`
+	}
+	build := func(t *testing.T, both bool) *graph.Graph[grow] {
+		b := graph.New[grow]()
+		must(t, b.AddNode("double", func(_ context.Context, s grow) (graph.Update, error) {
+			u := graph.Update{"l": append(append([]string{}, s.L...), s.L...)}
+			if both {
+				u["m"] = u["l"]
+			}
+			return u, nil
+		}))
+		must(t, b.SetEntryPoint("double"))
+		must(t, b.AddEdge("double", "double"))
+		g, err := b.Compile()
+		must(t, err)
+		return g
+	}
+	tests := []struct {
+		desc string
+		opts checkpoints.Options
+		both bool
+		want string
+	}{
+		{"a value", checkpoints.Options{MaxObjectSize: 64 << 10}, false, `channel "l" is`},
+		{"the state", checkpoints.Options{MaxObjectSize: 64 << 10, MaxStateSize: 48 << 10}, true, "the state is"},
+	}
+	for _, tt := range tests {
+		for _, mode := range []runner.Durability{runner.Sync, runner.Async, runner.Exit} {
+			t.Run(tt.desc+"/"+string(mode), func(t *testing.T) {
+				s := checkpoints.New(memblob.OpenBucket(nil), tt.opts)
+				o := options(s, mode)
+				o.RunOptions = []graph.RunOption{graph.WithRecursionLimit(12)} // 2^12 copies are over both limits
+				_, err := runner.Run(t.Context(), build(t, tt.both), grow{L: []string{strings.Repeat("x", 100)}}, o)
+				if runner.ExitCode(err) != contract.ExitFailed || !strings.Contains(err.Error(), tt.want) || !errors.Is(err, checkpoints.ErrTooLarge) {
+					t.Fatalf("Run: %v (exit %d), want exit 3 saying %q", err, runner.ExitCode(err), tt.want)
+				}
+				res, err := s.Result(t.Context(), "r")
+				if err != nil || res.Status != contract.Failed || !strings.Contains(res.Error, tt.want) {
+					t.Errorf("result %+v, %v", res, err)
+				}
+				if _, err := s.Latest(t.Context(), "r"); err != nil {
+					t.Errorf("what was committed does not read back: %v", err)
+				}
+			})
+		}
+	}
+}

@@ -22,16 +22,18 @@ import (
 type storeFlags struct {
 	url           string
 	maxObjectSize int64
+	maxStateSize  int64
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "store", defaultStore, "checkpoint store URL: file://DIR, s3://BUCKET?region=R, gs://BUCKET, azblob://CONTAINER, with &prefix=P/ to share a bucket")
-	fl.Int64Var(&f.maxObjectSize, "max-object-size", 256<<20, "refuse to read stored objects larger than this many bytes")
+	fl.Int64Var(&f.maxObjectSize, "max-object-size", 256<<20, "refuse to write or read a stored object larger than this many bytes (a channel's value is one)")
+	fl.Int64Var(&f.maxStateSize, "max-state-size", 1<<30, "refuse to commit a state whose channels' JSON is larger than this many bytes")
 }
 
 func (f *storeFlags) open(ctx context.Context) (*checkpoints.Store, error) {
-	s, err := checkpoints.Open(ctx, f.url, checkpoints.Options{MaxObjectSize: f.maxObjectSize})
+	s, err := checkpoints.Open(ctx, f.url, checkpoints.Options{MaxObjectSize: f.maxObjectSize, MaxStateSize: f.maxStateSize})
 	if err != nil {
 		return nil, usagef("--store: %w", err)
 	}
