@@ -128,3 +128,26 @@ func BenchmarkLoad64MiB(b *testing.B) {
 	}
 	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/size, "alloc/state")
 }
+
+// BenchmarkResumeManyWrites measures reading the pending writes of a step
+// of 20,000 finished tasks (a wide map stopped in its middle), as a resume
+// does, on the file store: one walk of the directory, then one read each.
+func BenchmarkResumeManyWrites(b *testing.B) {
+	const n = 20_000
+	s := benchStores(b, checkpoints.Options{})["file"]
+	ctx := b.Context()
+	for i := range n {
+		w := checkpoints.Write{Step: 1, Index: i, Task: graph.Task{Node: "fan", Item: int64(i), HasItem: true}, Update: graph.Update{"out": int64(i)}}
+		if err := s.PutWrite(ctx, "run", w); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		writes, err := s.Writes(ctx, "run", 1)
+		if err != nil || len(writes) != n {
+			b.Fatalf("%d writes, %v", len(writes), err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/resume")
+}

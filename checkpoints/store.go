@@ -319,6 +319,9 @@ func (s *Store) exists(ctx context.Context, key string) (bool, error) {
 
 // list returns the objects under prefix, in key order.
 func (s *Store) list(ctx context.Context, prefix, delimiter string) ([]*blob.ListObject, error) {
+	if s.files != nil {
+		return s.files.list(ctx, prefix, delimiter)
+	}
 	return retry(ctx, s, func() ([]*blob.ListObject, error) {
 		var objs []*blob.ListObject
 		it := s.bucket.List(&blob.ListOptions{Prefix: prefix, Delimiter: delimiter})
@@ -332,17 +335,6 @@ func (s *Store) list(ctx context.Context, prefix, delimiter string) ([]*blob.Lis
 			}
 			objs = append(objs, o)
 		}
-	})
-}
-
-// first returns the first object under prefix, or nil if there is none.
-func (s *Store) first(ctx context.Context, prefix string) (*blob.ListObject, error) {
-	return retry(ctx, s, func() (*blob.ListObject, error) {
-		page, _, err := s.bucket.ListPage(ctx, blob.FirstPageToken, 1, &blob.ListOptions{Prefix: prefix})
-		if err != nil || len(page) == 0 {
-			return nil, err
-		}
-		return page[0], nil
 	})
 }
 
