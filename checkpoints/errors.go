@@ -62,8 +62,6 @@ func (e *TooLargeError) Error() string {
 	return fmt.Sprintf("run %s, step %d: channel %q is %d bytes of JSON, %v: nothing of the step was committed (raise the limit with --max-object-size, or keep large data outside the state)", e.Run, e.Step, e.Channel, e.Size, e.over())
 }
 
-func (e *TooLargeError) over() string {
-	return fmt.Sprintf("%v the limit of %d bytes", ErrTooLarge, e.Limit)
-}
+func (e *TooLargeError) over() string { return fmt.Sprintf("over the limit of %d bytes", e.Limit) }
 
 func (e *TooLargeError) Unwrap() error { return ErrTooLarge }
