@@ -164,20 +164,30 @@ func parse(file string, data []byte) (*document, ErrorList) {
 		return nil, p.errs
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root yaml.Node
-	if err := dec.Decode(&root); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.errorf(pos{}, "file is empty; a graph file starts with apiVersion: graphjob.dev/v1 and kind: Graph")
-		} else {
-			p.yamlError(err)
-		}
+	var root, extra yaml.Node
+	err := dec.Decode(&root)
+	if errors.Is(err, io.EOF) {
+		p.errorf(pos{}, "file is empty; a graph file starts with apiVersion: graphjob.dev/v1 and kind: Graph")
 		return nil, p.errs
 	}
-	var extra yaml.Node
-	if err := dec.Decode(&extra); err == nil {
-		p.errorf(at(&extra), "a second YAML document; a graph file holds one graph")
-	} else if !errors.Is(err, io.EOF) {
+	extraErr := io.EOF
+	if err == nil {
+		extraErr = dec.Decode(&extra)
+	}
+	// An error about a file that is no graph file at all quotes none of it:
+	// it may be anything given by mistake, such as a password file or a key.
+	if why := p.notGraph(&root, err != nil || (extraErr != nil && !errors.Is(extraErr, io.EOF)), data); why != "" {
+		p.errorf(pos{}, "not a graph file: %s", why)
+		return nil, p.errs
+	}
+	if err != nil {
 		p.yamlError(err)
+		return nil, p.errs
+	}
+	if extraErr == nil {
+		p.errorf(at(&extra), "a second YAML document; a graph file holds one graph")
+	} else if !errors.Is(extraErr, io.EOF) {
+		p.yamlError(extraErr)
 	}
 	doc := p.document(root.Content[0])
 	p.sortErrors()

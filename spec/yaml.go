@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,35 @@ func (p *parser) sortErrors() {
 		}
 		return a.Column - b.Column
 	})
+}
+
+// graphMarks finds, in a file's text, an apiVersion of graphjob.dev or kind
+// Graph: the marks of a graph file, if a broken one.
+var graphMarks = regexp.MustCompile(`apiVersion["']?\s*:\s*["']?graphjob\.dev/|kind["']?\s*:\s*["']?Graph\b`)
+
+// notGraph says why a file is not a graph file at all, or returns "" for a
+// graph file, however broken: a YAML mapping with an apiVersion of
+// graphjob.dev or kind Graph. root is the first document; broken says the
+// file is not all YAML, and then the file's text must have those marks.
+func (p *parser) notGraph(root *yaml.Node, broken bool, data []byte) string {
+	if !broken && len(root.Content) > 0 {
+		if n := p.deref(root.Content[0]); n.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i].Value, p.deref(n.Content[i+1])
+				if v.Kind == yaml.ScalarNode && ((k == "apiVersion" && strings.HasPrefix(v.Value, "graphjob.dev/")) || (k == "kind" && v.Value == "Graph")) {
+					return ""
+				}
+			}
+			return "it has neither apiVersion: graphjob.dev/v1 nor kind: Graph; a graph file starts with both"
+		}
+	}
+	switch {
+	case graphMarks.Match(data):
+		return ""
+	case broken:
+		return "it is not YAML; a graph file is YAML that starts with apiVersion: graphjob.dev/v1 and kind: Graph"
+	}
+	return "it is YAML but not a mapping; a graph file is a mapping that starts with apiVersion: graphjob.dev/v1 and kind: Graph"
 }
 
 // yamlError turns a YAML syntax error ("yaml: line 3: ...") into an Error.

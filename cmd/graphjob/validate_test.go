@@ -1,0 +1,35 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestValidateNotAGraphFile: validate given a file that is not a graph file
+// at all (a password file, a key, a .env file, given by mistake) says what
+// the file is not and exits 2, quoting none of it.
+func TestValidateNotAGraphFile(t *testing.T) {
+	tests := []struct {
+		desc, name, content string
+		secrets             []string
+	}{
+		{"a password file", "shadow", "root:$6$saltsalt$hashhashhash:19000:0:99999:7:::\n", []string{"saltsalt", "hashhashhash"}},
+		{"a private key", "id_ed25519", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmU\n-----END OPENSSH PRIVATE KEY-----\n",
+			[]string{"PRIVATE", "b3BlbnNzaC1rZXktdjEAAAAABG5vbmU"}},
+		{"a .env file", ".env", "AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI\nexport TOKEN=\"abc: def\"\n", []string{"AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI", "TOKEN", "abc"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			file := writeFile(t, tt.name, tt.content)
+			code, stdout, stderr := cli(t, t.Context(), "validate", file)
+			if code != 2 || stdout != "" || !strings.Contains(stderr, file+": not a graph file: ") || !strings.Contains(stderr, "a graph file") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2 and %s: not a graph file: ...", code, stdout, stderr, file)
+			}
+			for _, s := range tt.secrets {
+				if strings.Contains(stderr, s) {
+					t.Errorf("stderr %q quotes %q", stderr, s)
+				}
+			}
+		})
+	}
+}
