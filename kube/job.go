@@ -1,6 +1,8 @@
 package kube
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -78,6 +80,8 @@ type Template struct {
 	ServiceAccount string
 	// Env is added to the container's environment.
 	Env []corev1.EnvVar
+	// EnvFrom is added to the container's envFrom, after StoreSecret.
+	EnvFrom []corev1.EnvFromSource
 	// Server is the API server's version; fields it lacks are left out. The
 	// zero Version means the newest.
 	Server Version
@@ -96,10 +100,12 @@ type Graph struct {
 
 // ConfigMapName is the name of the ConfigMap holding a graph: it carries the
 // digest, so an edited graph is a new ConfigMap and a running Job never sees
-// the edit.
+// the edit. It is a DNS label: a graph name too long for one is shortened
+// (see DefaultName).
 func ConfigMapName(graph, digest string) string {
-	hex := strings.TrimPrefix(digest, "sha256:")
-	return "graph-" + graph + "-" + hex[:min(len(hex), 12)]
+	sum := strings.TrimPrefix(digest, "sha256:")
+	sum = sum[:min(len(sum), 12)]
+	return "graph-" + shorten(graph, validation.DNS1123LabelMaxLength-len("graph-")-1-len(sum)) + "-" + sum
 }
 
 // ConfigMap holds a graph file for the Jobs that run it. It is immutable.
@@ -118,7 +124,7 @@ func ConfigMap(namespace, graph, digest string, file []byte) *corev1.ConfigMap {
 
 // Job returns the Job of a run.
 func Job(r Template) (*batchv1.Job, error) {
-	if err := r.check(63); err != nil {
+	if err := r.check(validation.DNS1123LabelMaxLength); err != nil {
 		return nil, err
 	}
 	spec := r.jobSpec()
@@ -137,7 +143,7 @@ func Job(r Template) (*batchv1.Job, error) {
 // named after the CronJob and the scheduled time. Runs of one CronJob do not
 // overlap (Forbid) unless concurrency says otherwise.
 func CronJob(r Template, schedule, timeZone string, concurrency batchv1.ConcurrencyPolicy) (*batchv1.CronJob, error) {
-	if err := r.check(52); err != nil {
+	if err := r.check(maxCronJobName); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(schedule) == "" {
@@ -264,7 +270,7 @@ func (r *Template) podSpec(drain time.Duration) corev1.PodSpec {
 	c := corev1.Container{
 		Name:            ContainerName,
 		Image:           r.Image,
-		ImagePullPolicy: corev1.PullIfNotPresent,
+		ImagePullPolicy: pullPolicy(r.Image),
 		Args:            args,
 		Env:             env,
 		Resources:       r.resources(),
@@ -281,6 +287,7 @@ func (r *Template) podSpec(drain time.Duration) corev1.PodSpec {
 	if r.StoreSecret != "" {
 		c.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: r.StoreSecret}}}}
 	}
+	c.EnvFrom = append(c.EnvFrom, r.EnvFrom...)
 	volumes := []corev1.Volume{{Name: "tmp", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}}
 	if r.Graph.ConfigMap != "" {
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: "graph", MountPath: graphDir, ReadOnly: true})
@@ -321,6 +328,21 @@ func (r *Template) resources() corev1.ResourceRequirements {
 	}
 }
 
+// pullPolicy is the pull policy of a run's image: IfNotPresent for an image
+// pinned by a tag or a digest, Always for :latest or no tag. A node keeps
+// what it pulled, so a moving tag with IfNotPresent would run whichever
+// version each node happened to pull first.
+func pullPolicy(image string) corev1.PullPolicy {
+	if strings.Contains(image, "@") {
+		return corev1.PullIfNotPresent
+	}
+	_, tag, ok := strings.Cut(image[strings.LastIndex(image, "/")+1:], ":")
+	if !ok || tag == "latest" {
+		return corev1.PullAlways
+	}
+	return corev1.PullIfNotPresent
+}
+
 func fieldEnv(name, path string) corev1.EnvVar {
 	return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
 }
@@ -351,11 +373,31 @@ func ParseVersionText(s string) (Version, error) {
 
 // DefaultName is the name of a run's Job when the user gives none: the
 // graph's name and, for a one-off run, the time (a CronJob's Jobs add it).
+// A graph name too long for that (a graph's name may have 63 characters; a
+// Job's, 63; a CronJob's, 52) is cut and ends with a hash of the whole name,
+// so two graphs that differ past the cut get names of their own.
 func DefaultName(graph string, now time.Time, cron bool) string {
 	if cron {
-		return graph
+		return shorten(graph, maxCronJobName)
 	}
-	return graph + "-" + now.UTC().Format("20060102-150405")
+	stamp := now.UTC().Format("20060102-150405")
+	return shorten(graph, validation.DNS1123LabelMaxLength-1-len(stamp)) + "-" + stamp
+}
+
+// maxCronJobName is the longest name of a CronJob: its Jobs add 11
+// characters (-MINUTES since the epoch) and must stay DNS labels.
+const maxCronJobName = 52
+
+// shorten returns name if it has at most maxLen characters, else its first
+// characters and "-" and 8 hex digits of its SHA-256: maxLen characters, a
+// DNS label when name is one.
+func shorten(name string, maxLen int) string {
+	if len(name) <= maxLen {
+		return name
+	}
+	sum := sha256.Sum256([]byte(name))
+	suffix := hex.EncodeToString(sum[:4])
+	return strings.TrimRight(name[:maxLen-1-len(suffix)], "-") + "-" + suffix
 }
 
 func (v Version) String() string { return fmt.Sprintf("%d.%d", v.Major, v.Minor) }

@@ -10,6 +10,7 @@ import (
 
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/pod-security-admission/api"
 	"k8s.io/pod-security-admission/policy"
 	"k8s.io/utils/ptr"
@@ -77,7 +78,9 @@ func TestGolden(t *testing.T) {
 	r.Schedule, r.Slot = "nightly", time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)
 	r.BackoffLimit, r.ActiveDeadline, r.TTLAfterFinished = ptr.To(int32(2)), time.Hour, ptr.To(24*time.Hour)
 	r.DrainTimeout, r.ServiceAccount = 50*time.Second, "graphjob-run"
-	r.Env = []corev1.EnvVar{{Name: "MODE", Value: "batch"}}
+	r.Env = []corev1.EnvVar{{Name: "MODE", Value: "batch"}, {Name: "API_TOKEN", ValueFrom: &corev1.EnvVarSource{
+		SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: "api"}, Key: "token"}}}}
+	r.EnvFrom = []corev1.EnvFromSource{{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: "llm-keys"}}}}
 	job, err = kube.Job(r)
 	if err != nil {
 		t.Fatal(err)
@@ -135,6 +138,75 @@ func TestJobContract(t *testing.T) {
 	}
 	if job.Labels[kube.LabelRun] != "loop-nightly" || job.Spec.Template.Labels[kube.LabelGraph] != "loop" {
 		t.Errorf("labels %v / %v", job.Labels, job.Spec.Template.Labels)
+	}
+}
+
+// TestPullPolicy: a node keeps the images it pulled, so an image that names
+// no fixed version (:latest, no tag) is pulled every time.
+func TestPullPolicy(t *testing.T) {
+	for image, want := range map[string]corev1.PullPolicy{
+		"ghcr.io/graphjob/graphjob:v0.1.0":      corev1.PullIfNotPresent,
+		"ghcr.io/graphjob/graphjob:latest":      corev1.PullAlways,
+		"ghcr.io/graphjob/graphjob":             corev1.PullAlways,
+		"registry.example.com:5000/graphjob":    corev1.PullAlways,
+		"registry.example.com:5000/graphjob:v2": corev1.PullIfNotPresent,
+		"ghcr.io/graphjob/graphjob@sha256:4466561b5aefebea8805c8d2f97378fa7f483492357816bc64e2d2de456a6f9d": corev1.PullIfNotPresent,
+	} {
+		r := run()
+		r.Image = image
+		job, err := kube.Job(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := job.Spec.Template.Spec.Containers[0].ImagePullPolicy; got != want {
+			t.Errorf("%s: imagePullPolicy %s, want %s", image, got, want)
+		}
+	}
+}
+
+// TestLongNames: a graph's name may have 63 characters, as a Job's; the
+// names made from it (its runs', its ConfigMap's) stay DNS labels short
+// enough, and distinct for graphs that differ past the cut.
+func TestLongNames(t *testing.T) {
+	now := time.Date(2026, 11, 24, 2, 0, 0, 0, time.UTC)
+	long := strings.Repeat("a", 55) + "-nightly"
+	other := strings.Repeat("a", 55) + "-weekly1"
+	for _, tt := range []struct {
+		desc   string
+		name   func(graph string) string
+		maxLen int
+	}{
+		{"a one-off run", func(g string) string { return kube.DefaultName(g, now, false) }, 63},
+		{"a CronJob", func(g string) string { return kube.DefaultName(g, now, true) }, 52},
+		{"a ConfigMap", func(g string) string { return kube.ConfigMapName(g, digest) }, 63},
+	} {
+		got := tt.name(long)
+		if msgs := validation.IsDNS1123Label(got); len(msgs) > 0 || len(got) > tt.maxLen {
+			t.Errorf("%s: %q (%d characters) is not a DNS label of at most %d: %v", tt.desc, got, len(got), tt.maxLen, msgs)
+		}
+		if tt.name(other) == got {
+			t.Errorf("%s: graphs %s and %s both get %q", tt.desc, long, other, got)
+		}
+		if !strings.HasPrefix(strings.TrimPrefix(got, "graph-"), strings.Repeat("a", 20)) {
+			t.Errorf("%s: %q does not start with the graph's name", tt.desc, got)
+		}
+	}
+	// Names that fit are kept as they are.
+	if got := kube.DefaultName("loop", now, false); got != "loop-20261124-020000" {
+		t.Errorf("DefaultName(loop) = %q", got)
+	}
+	if got := kube.ConfigMapName("loop", digest); got != "graph-loop-4466561b5aef" {
+		t.Errorf("ConfigMapName(loop) = %q", got)
+	}
+	r := run()
+	r.Name, r.Graph.Name = kube.DefaultName(long, now, false), long
+	r.Graph.ConfigMap = kube.ConfigMapName(long, digest)
+	if _, err := kube.Job(r); err != nil {
+		t.Errorf("the Job of a graph named %s: %v", long, err)
+	}
+	r.Name = kube.DefaultName(long, now, true)
+	if _, err := kube.CronJob(r, "@daily", "", ""); err != nil {
+		t.Errorf("the CronJob of a graph named %s: %v", long, err)
 	}
 }
 

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // The resources of a run's container when nothing else is said.
@@ -29,6 +31,9 @@ type Overrides struct {
 	Memory         string   `yaml:"memory"`
 	MemoryLimit    string   `yaml:"memoryLimit"`
 	Env            []EnvVar `yaml:"env"`
+	// EnvFromSecrets name Secrets whose keys all become the pod's
+	// environment, as StoreSecret's do.
+	EnvFromSecrets []string `yaml:"envFromSecrets"`
 	// ActiveDeadline bounds a run's time, TTLAfterFinished deletes its
 	// finished Job: durations such as 2h.
 	ActiveDeadline   string `yaml:"activeDeadline"`
@@ -41,6 +46,42 @@ type EnvVar struct {
 	Value  string `yaml:"value"`
 	Secret string `yaml:"secret"`
 	Key    string `yaml:"key"`
+}
+
+// secretPrefix marks a variable's value that is a Secret's key.
+const secretPrefix = "secret:"
+
+// ParseEnv reads a variable as the command line writes it: NAME=VALUE, or
+// NAME=secret:SECRET/KEY for the key KEY of the Secret SECRET (a
+// secretKeyRef: the value never appears in the Job). A value that starts
+// with "secret:" is always a reference, so a literal one belongs in a
+// Secret too.
+func ParseEnv(s string) (EnvVar, error) {
+	name, value, ok := strings.Cut(s, "=")
+	if !ok || name == "" {
+		return EnvVar{}, fmt.Errorf("%q: write NAME=VALUE, or NAME=secret:SECRET/KEY for a Secret's key", s)
+	}
+	ref, isRef := strings.CutPrefix(value, secretPrefix)
+	if !isRef {
+		return EnvVar{Name: name, Value: value}, nil
+	}
+	secret, key, _ := strings.Cut(ref, "/")
+	v := EnvVar{Name: name, Secret: secret, Key: key}
+	if err := v.checkRef(); err != nil {
+		return EnvVar{}, fmt.Errorf("%q: %w", s, err)
+	}
+	return v, nil
+}
+
+// checkRef checks the Secret and key a variable refers to.
+func (v EnvVar) checkRef() error {
+	if msgs := validation.IsDNS1123Subdomain(v.Secret); len(msgs) > 0 {
+		return fmt.Errorf("the Secret %q: write secret:SECRET/KEY, SECRET a Secret's name (lower-case letters, digits, '-' and '.')", v.Secret)
+	}
+	if msgs := validation.IsConfigMapKey(v.Key); len(msgs) > 0 {
+		return fmt.Errorf("the key %q of Secret %s: write secret:SECRET/KEY, KEY a key of the Secret (letters, digits, '-', '_' and '.')", v.Key, v.Secret)
+	}
+	return nil
 }
 
 // With returns o with top's fields on it: a field top sets wins, and top's
@@ -64,6 +105,11 @@ func (o Overrides) With(top Overrides) Overrides {
 		}
 	}
 	out.Env = append(out.Env, top.Env...)
+	for _, s := range append(slices.Clone(o.EnvFromSecrets), top.EnvFromSecrets...) {
+		if !slices.Contains(out.EnvFromSecrets, s) {
+			out.EnvFromSecrets = append(out.EnvFromSecrets, s)
+		}
+	}
 	return out
 }
 
@@ -117,12 +163,23 @@ func (o Overrides) Apply(t *Template, field func(name string) string) error {
 		case v.Secret == "" && v.Key == "":
 			t.Env = append(t.Env, corev1.EnvVar{Name: v.Name, Value: v.Value})
 		case v.Secret != "" && v.Key != "" && v.Value == "":
+			if err := v.checkRef(); err != nil {
+				errs = append(errs, fmt.Errorf("%s %s: %w", field("env"), v.Name, err))
+				continue
+			}
 			t.Env = append(t.Env, corev1.EnvVar{Name: v.Name, ValueFrom: &corev1.EnvVarSource{
 				SecretKeyRef: &corev1.SecretKeySelector{LocalObjectReference: corev1.LocalObjectReference{Name: v.Secret}, Key: v.Key},
 			}})
 		default:
 			errs = append(errs, fmt.Errorf("%s %s: give a value, or a secret and its key", field("env"), v.Name))
 		}
+	}
+	for _, s := range o.EnvFromSecrets {
+		if msgs := validation.IsDNS1123Subdomain(s); len(msgs) > 0 {
+			errs = append(errs, fmt.Errorf("%s %q: give a Secret's name (lower-case letters, digits, '-' and '.')", field("envFromSecrets"), s))
+			continue
+		}
+		t.EnvFrom = append(t.EnvFrom, corev1.EnvFromSource{SecretRef: &corev1.SecretEnvSource{LocalObjectReference: corev1.LocalObjectReference{Name: s}}})
 	}
 	return errors.Join(errs...)
 }

@@ -4,12 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/robfig/cron/v3"
 	"github.com/spf13/cobra"
 	batchv1 "k8s.io/api/batch/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/kube"
@@ -35,13 +38,25 @@ type jobFlags struct {
 	concurrency     string
 	kubeVersion     string
 	env             []string
+	envFromSecrets  []string
 }
 
-// defaultImage is the image of this graphjob's release.
+// release is the release this source is. A binary built from its release
+// tag (make build on the tag: main.version v0.1.0) makes Jobs that run its
+// own image; any other build (dev, v0.1.0-3-gabc1234, -dirty) makes Jobs
+// that run this release's, never a moving tag such as :latest.
+const release = "v0.1.0"
+
+// releaseTag is a version that names a release: vMAJOR.MINOR.PATCH, or a
+// pre-release of one (v0.2.0-rc.1), as git describe prints a tag itself.
+var releaseTag = regexp.MustCompile(`^v[0-9]+\.[0-9]+\.[0-9]+(-(alpha|beta|rc)\.[0-9]+)?$`)
+
+// defaultImage is the image of the release this graphjob is, or was built
+// from.
 func defaultImage() string {
-	tag := version
-	if tag == "dev" || tag == "" {
-		tag = "latest"
+	tag := release
+	if releaseTag.MatchString(version) {
+		tag = version
 	}
 	return "ghcr.io/graphjob/graphjob:" + tag
 }
@@ -51,7 +66,7 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.StringVar(&f.name, "name", "", "the Job's name, which is the run's ID (default: the graph's name and the time, such as loop-20261124-020000)")
 	if cron {
 		fl.Lookup("name").Usage = "the CronJob's name; its Jobs add the scheduled time (default: the graph's name)"
-		fl.StringVar(&f.schedule, "schedule", "", "cron schedule, such as '0 2 * * *' or @daily (required)")
+		fl.StringVar(&f.schedule, "schedule", "", "cron schedule, five fields such as '0 2 * * *', or @daily (required)")
 		fl.StringVar(&f.zone, "time-zone", "", "IANA time zone of the schedule, such as Europe/Berlin (default: the controller's, usually UTC)")
 		fl.StringVar(&f.concurrency, "concurrency-policy", string(batchv1.ForbidConcurrent), "Allow, Forbid or Replace runs that would overlap")
 	}
@@ -65,7 +80,8 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 	fl.DurationVar(&f.activeDeadline, "active-deadline", 0, "fail the run if it takes longer (default: no limit)")
 	fl.DurationVar(&f.ttl, "ttl-after-finished", 0, "delete the finished Job after this long (default: keep it)")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", contract.DefaultDrainTimeout, "what running tasks get after SIGTERM; the pod's grace period is 5 s longer")
-	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable of the pod, KEY=VALUE; repeatable")
+	fl.StringArrayVar(&f.env, "env", nil, "set an environment variable of the pod: NAME=VALUE, or NAME=secret:SECRET/KEY for a key of a Secret; repeatable")
+	fl.StringArrayVar(&f.envFromSecrets, "env-from-secret", nil, "a Secret whose keys all become the pod's environment, as --store-secret's; repeatable")
 	fl.StringVar(&f.serviceAccount, "service-account", "", "the pod's service account (its token is not mounted)")
 	fl.StringVar(&f.cpu, "cpu", kube.DefaultCPU, "CPU requested")
 	fl.StringVar(&f.memory, "memory", kube.DefaultMemory, "memory requested")
@@ -77,6 +93,14 @@ func (f *jobFlags) register(cmd *cobra.Command, cron bool) {
 // run makes the kube.Template of a graph file; the file's bytes are
 // returned for its ConfigMap.
 func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron bool) (kube.Template, []byte, error) {
+	if err := checkNamespace(f.namespace); err != nil {
+		return kube.Template{}, nil, err
+	}
+	if cron {
+		if err := checkSchedule(f.schedule); err != nil {
+			return kube.Template{}, nil, err
+		}
+	}
 	gr, data, err := loadGraph(ctx, file)
 	if err != nil {
 		return kube.Template{}, nil, err
@@ -109,7 +133,7 @@ func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron b
 	}
 	o := kube.Overrides{
 		Image: f.image, ServiceAccount: f.serviceAccount, StoreSecret: f.storeSecret,
-		CPU: f.cpu, Memory: f.memory, MemoryLimit: f.memoryLimit,
+		CPU: f.cpu, Memory: f.memory, MemoryLimit: f.memoryLimit, EnvFromSecrets: f.envFromSecrets,
 	}
 	if f.activeDeadline > 0 {
 		o.ActiveDeadline = f.activeDeadline.String()
@@ -118,11 +142,11 @@ func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron b
 		o.TTLAfterFinished = f.ttl.String()
 	}
 	for _, kv := range f.env {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return r, nil, usagef("--env %q: write KEY=VALUE", kv)
+		v, err := kube.ParseEnv(kv)
+		if err != nil {
+			return r, nil, usagef("--env %w", err)
 		}
-		o.Env = append(o.Env, kube.EnvVar{Name: k, Value: v})
+		o.Env = append(o.Env, v)
 	}
 	if err := o.Apply(&r, flagOf); err != nil {
 		return r, nil, usagef("%w", err)
@@ -135,9 +159,41 @@ func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron b
 	return r, data, nil
 }
 
+// checkNamespace checks -n before anything is rendered: a namespace's name
+// is a DNS label.
+func checkNamespace(ns string) error {
+	if ns == "" {
+		return nil
+	}
+	if msgs := validation.IsDNS1123Label(ns); len(msgs) > 0 {
+		return usagef("-n/--namespace %q: a namespace's name has at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit", ns)
+	}
+	return nil
+}
+
+// checkSchedule checks --schedule as the API server checks a CronJob's
+// schedule: five fields or a descriptor (@daily, @every 1h), read by the
+// parser the CronJob controller uses; its time zone is --time-zone's.
+func checkSchedule(schedule string) error {
+	switch {
+	case strings.TrimSpace(schedule) == "":
+		return usagef("a CronJob needs a schedule, such as --schedule '0 2 * * *'")
+	case strings.Contains(schedule, "TZ="):
+		return usagef("--schedule %q: give the time zone as --time-zone, such as --time-zone Europe/Berlin, not in the schedule", schedule)
+	}
+	if _, err := cron.ParseStandard(schedule); err != nil {
+		return usagef("--schedule %q: give five fields (minute hour day-of-month month day-of-week) such as '0 2 * * *', or @hourly, @daily, @weekly, @monthly: %w", schedule, err)
+	}
+	return nil
+}
+
 // flagOf names the flag that sets an Overrides field: memoryLimit is
-// --memory-limit.
+// --memory-limit; envFromSecrets, a list, is the repeatable
+// --env-from-secret.
 func flagOf(field string) string {
+	if field == "envFromSecrets" {
+		return "--env-from-secret"
+	}
 	var b strings.Builder
 	b.WriteString("--")
 	for _, c := range field {
@@ -199,6 +255,9 @@ ConfigMap, so the runs already started keep theirs.`,
 		Example: `  graphjob render configmap graph.yaml -n graphjob | kubectl apply -f -`,
 		Args:    usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkNamespace(f.namespace); err != nil {
+				return err
+			}
 			gr, data, err := loadGraph(cmd.Context(), args[0])
 			if err != nil {
 				return err

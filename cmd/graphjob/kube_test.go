@@ -50,6 +50,21 @@ func TestRender(t *testing.T) {
 		{"input numbers stay exact", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": 9007199254740993}`}, 0, `'{"step":9007199254740993}'`, ""},
 		{"input of the wrong type", []string{"render", "job", loop, "--store", "s3://runs", "--input", `{"step": "x"}`}, 2, "", `--input: invalid input: channel "step": "x" is not an int`},
 		{"a bad quantity", []string{"render", "job", loop, "--store", "s3://runs", "--memory", "lots"}, 2, "", "--memory \"lots\""},
+		{"the release's image by default", []string{"render", "job", loop, "--store", "s3://runs"}, 0, "image: ghcr.io/graphjob/graphjob:" + release + "\n        imagePullPolicy: IfNotPresent\n", ""},
+		{"latest is pulled every time", []string{"render", "job", loop, "--store", "s3://runs", "--image", "ghcr.io/graphjob/graphjob:latest"}, 0, "imagePullPolicy: Always", ""},
+		{"a Secret's key", []string{"render", "job", loop, "--store", "s3://runs", "--env", "API_TOKEN=secret:llm-keys/openai", "--env", "MODE=batch"}, 0,
+			"- name: API_TOKEN\n          valueFrom:\n            secretKeyRef:\n              key: openai\n              name: llm-keys\n        - name: MODE\n          value: batch\n", ""},
+		{"a Secret's keys", []string{"render", "job", loop, "--store", "s3://runs", "--store-secret", "graphjob-store", "--env-from-secret", "llm-keys"}, 0,
+			"envFrom:\n        - secretRef:\n            name: graphjob-store\n        - secretRef:\n            name: llm-keys\n", ""},
+		{"a Secret's key without the key", []string{"render", "job", loop, "--store", "s3://runs", "--env", "API_TOKEN=secret:llm-keys"}, 2, "", `--env "API_TOKEN=secret:llm-keys": the key ""`},
+		{"a bad Secret", []string{"render", "job", loop, "--store", "s3://runs", "--env-from-secret", "LLM_Keys"}, 2, "", `--env-from-secret "LLM_Keys": give a Secret's name`},
+		{"a bad env", []string{"render", "job", loop, "--store", "s3://runs", "--env", "MODE"}, 2, "", `--env "MODE": write NAME=VALUE`},
+		{"a bad namespace", []string{"render", "job", loop, "--store", "s3://runs", "-n", "Graph_Jobs"}, 2, "", `-n/--namespace "Graph_Jobs": a namespace's name has at most 63`},
+		{"a bad namespace for a ConfigMap", []string{"render", "configmap", loop, "-n", "graphjob."}, 2, "", `-n/--namespace "graphjob."`},
+		{"a bad schedule", []string{"render", "cronjob", loop, "--store", "s3://runs", "--schedule", "0 2 * *"}, 2, "", `--schedule "0 2 * *": give five fields`},
+		{"a schedule with seconds", []string{"render", "cronjob", loop, "--store", "s3://runs", "--schedule", "0 0 2 * * *"}, 2, "", `--schedule "0 0 2 * * *": give five fields`},
+		{"a time zone in the schedule", []string{"render", "cronjob", loop, "--store", "s3://runs", "--schedule", "CRON_TZ=Europe/Berlin 0 2 * * *"}, 2, "", "give the time zone as --time-zone"},
+		{"a descriptor", []string{"render", "cronjob", loop, "--store", "s3://runs", "--schedule", "@every 1h"}, 0, "schedule: '@every 1h'", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -66,12 +81,57 @@ func TestRender(t *testing.T) {
 	}
 }
 
+// TestLongGraphName renders the Job, CronJob and ConfigMap of a graph whose
+// name has 63 characters, the most a graph's name may have.
+func TestLongGraphName(t *testing.T) {
+	data, err := os.ReadFile(loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := strings.Repeat("x", 50) + "-long-graph-1"
+	file := writeFile(t, "long.yaml", strings.Replace(string(data), "name: loop", "name: "+name, 1))
+	for _, args := range [][]string{
+		{"render", "job", file, "--store", "s3://runs"},
+		{"render", "cronjob", file, "--store", "s3://runs", "--schedule", "@daily"},
+	} {
+		code, stdout, stderr := cli(t, t.Context(), args...)
+		if code != 0 || !strings.Contains(stdout, "graphjob.dev/graph: "+name+"\n") {
+			t.Errorf("%v: exit %d\n%s%s", args, code, stdout, stderr)
+		}
+	}
+}
+
+// TestDefaultImage: Jobs run the image of the release graphjob was built
+// from; any other build's Jobs run this source's release, never a moving
+// tag.
+func TestDefaultImage(t *testing.T) {
+	defer func(v string) { version = v }(version)
+	for v, want := range map[string]string{
+		"dev":                     release,
+		"":                        release,
+		"v0.3.1":                  "v0.3.1",
+		"v0.4.0-rc.2":             "v0.4.0-rc.2",
+		"v0.3.1-4-g1a2b3c4":       release,
+		"v0.3.1-dirty":            release,
+		"1a2b3c4":                 release,
+		"v0.3.1-4-g1a2b3c4-dirty": release,
+	} {
+		version = v
+		if got := defaultImage(); got != "ghcr.io/graphjob/graphjob:"+want {
+			t.Errorf("version %q: default image %s, want tag %s", v, got, want)
+		}
+	}
+	if !releaseTag.MatchString(release) {
+		t.Errorf("release %q is not a release tag", release)
+	}
+}
+
 var update = flag.Bool("update", false, "rewrite manifests/base/loop.yaml")
 
 // TestManifests checks that manifests/base/loop.yaml is what graphjob render
 // makes of the seed's loop, so the manifests never drift from the builder.
 func TestManifests(t *testing.T) {
-	common := []string{"--image", "ghcr.io/graphjob/graphjob:latest", "--store", "s3://graphjob-runs?region=eu-central-1",
+	common := []string{"--image", "ghcr.io/graphjob/graphjob:" + release, "--store", "s3://graphjob-runs?region=eu-central-1",
 		"--store-secret", "graphjob-store", "--service-account", "graphjob-run"}
 	code, cron, stderr := cli(t, t.Context(), append([]string{"render", "cronjob", loop, "--name", "loop", "--schedule", "0 2 * * *", "--time-zone", "UTC"}, common...)...)
 	if code != 0 {
@@ -84,7 +144,7 @@ func TestManifests(t *testing.T) {
 	_, jobOnly, _ := strings.Cut(job, "---\n")
 	got := `# Rendered by graphjob from examples/loop/graph.yaml, in the repository's root:
 #   graphjob render cronjob examples/loop/graph.yaml --name loop --schedule '0 2 * * *' --time-zone UTC \
-#     --image ghcr.io/graphjob/graphjob:latest --store 's3://graphjob-runs?region=eu-central-1' \
+#     --image ghcr.io/graphjob/graphjob:` + release + ` --store 's3://graphjob-runs?region=eu-central-1' \
 #     --store-secret graphjob-store --service-account graphjob-run
 #   graphjob render job examples/loop/graph.yaml --name loop-once ...the same flags
 # (go test ./cmd/graphjob -run TestManifests -update rewrites it.)
