@@ -21,9 +21,10 @@ import (
 // server: the namespace enforces the restricted standard, the seed's Job
 // completes, a Job from its CronJob completes, the submitter's role can
 // start runs and cannot read Secrets; the scheduler's Deployment, running as
-// its service account, leads with one replica and starts Jobs that
-// complete; and the production example passes the server's validation (dry
-// run).
+// its service account, leads with one replica and starts Jobs that the
+// admission policy (base/policy.yaml) admits and that complete; and the
+// production example passes the server's validation (dry run).
+// TestSubmitterPolicy tries what the policy refuses.
 func TestManifests(t *testing.T) {
 	const ns = "graphjob"
 	ctx := t.Context()
