@@ -164,19 +164,22 @@ func parse(file string, data []byte) (*document, ErrorList) {
 		return nil, p.errs
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var root, extra yaml.Node
+	var root yaml.Node
 	err := dec.Decode(&root)
 	if errors.Is(err, io.EOF) {
 		p.errorf(pos{}, "file is empty; a graph file starts with apiVersion: graphjob.dev/v1 and kind: Graph")
 		return nil, p.errs
 	}
+	var first *yaml.Node
+	var extra yaml.Node
 	extraErr := io.EOF
 	if err == nil {
-		extraErr = dec.Decode(&extra)
+		first, extraErr = root.Content[0], dec.Decode(&extra)
 	}
 	// An error about a file that is no graph file at all quotes none of it:
 	// it may be anything given by mistake, such as a password file or a key.
-	if why := p.notGraph(&root, err != nil || (extraErr != nil && !errors.Is(extraErr, io.EOF)), data); why != "" {
+	isYAML := err == nil && (extraErr == nil || errors.Is(extraErr, io.EOF))
+	if why := p.notGraph(first, isYAML, data); why != "" {
 		p.errorf(pos{}, "not a graph file: %s", why)
 		return nil, p.errs
 	}
@@ -189,7 +192,7 @@ func parse(file string, data []byte) (*document, ErrorList) {
 	} else if !errors.Is(extraErr, io.EOF) {
 		p.yamlError(extraErr)
 	}
-	doc := p.document(root.Content[0])
+	doc := p.document(first)
 	p.sortErrors()
 	return doc, p.errs
 }

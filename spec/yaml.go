@@ -29,16 +29,21 @@ var graphMarks = regexp.MustCompile(`apiVersion["']?\s*:\s*["']?graphjob\.dev/|k
 
 // notGraph says why a file is not a graph file at all, or returns "" for a
 // graph file, however broken: a YAML mapping with an apiVersion of
-// graphjob.dev or kind Graph. root is the first document; broken says the
-// file is not all YAML, and then the file's text must have those marks.
-func (p *parser) notGraph(root *yaml.Node, broken bool, data []byte) string {
-	if !broken && len(root.Content) > 0 {
-		if n := p.deref(root.Content[0]); n.Kind == yaml.MappingNode {
+// graphjob.dev or kind Graph. first is the file's first YAML document (nil
+// if it is not YAML); isYAML says the whole file is. When the first document
+// is no mapping, the file's text must have those marks.
+func (p *parser) notGraph(first *yaml.Node, isYAML bool, data []byte) string {
+	const notYAML = "it is not YAML; a graph file is YAML that starts with apiVersion: graphjob.dev/v1 and kind: Graph"
+	if first != nil {
+		if n := p.deref(first); n.Kind == yaml.MappingNode {
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i].Value, p.deref(n.Content[i+1])
 				if v.Kind == yaml.ScalarNode && ((k == "apiVersion" && strings.HasPrefix(v.Value, "graphjob.dev/")) || (k == "kind" && v.Value == "Graph")) {
 					return ""
 				}
+			}
+			if !isYAML {
+				return notYAML
 			}
 			return "it has neither apiVersion: graphjob.dev/v1 nor kind: Graph; a graph file starts with both"
 		}
@@ -46,8 +51,8 @@ func (p *parser) notGraph(root *yaml.Node, broken bool, data []byte) string {
 	switch {
 	case graphMarks.Match(data):
 		return ""
-	case broken:
-		return "it is not YAML; a graph file is YAML that starts with apiVersion: graphjob.dev/v1 and kind: Graph"
+	case !isYAML:
+		return notYAML
 	}
 	return "it is YAML but not a mapping; a graph file is a mapping that starts with apiVersion: graphjob.dev/v1 and kind: Graph"
 }
