@@ -93,10 +93,11 @@ func TestManifests(t *testing.T) {
 		names = append(names, p.Name)
 		logs := kubectl(t, "-n", ns, "logs", p.Name)
 		for line := range strings.Lines(logs) {
-			// Two replicas starting at once both try to create the Lease;
-			// client-go logs the one that loses as an error. Both outcomes
-			// are right: one leads, the other waits.
-			if strings.Contains(line, "error initially creating leader election record") && strings.Contains(line, "already exists") {
+			// Two replicas starting at once both try to create the Lease,
+			// or to update it; client-go logs the one that loses as an
+			// error. Both outcomes are right: one leads, the other waits.
+			if strings.Contains(line, "Error initially creating lease lock") && strings.Contains(line, "already exists") ||
+				strings.Contains(line, "Failed to update lock") && strings.Contains(line, "the object has been modified") {
 				continue
 			}
 			if strings.Contains(line, "forbidden") || strings.Contains(line, `"level":"error"`) {
