@@ -194,7 +194,7 @@ func checkURL(u *url.URL) error {
 		}
 		for seg := range strings.SplitSeq(strings.TrimSuffix(p, "/"), "/") {
 			if seg == "" || seg == "." || seg == ".." || strings.ContainsFunc(seg, func(r rune) bool { return r < ' ' || r == '\\' }) {
-				return fmt.Errorf("prefix %q: segment %q: use letters, digits and - _ . between single slashes, no . or ..", p, seg)
+				return fmt.Errorf("prefix %q: segment %q: segments are letters, digits, - _ and . between single slashes, never . or .. alone", p, seg)
 			}
 		}
 	}

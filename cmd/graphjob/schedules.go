@@ -57,7 +57,7 @@ func (f *scheduleFlags) open(ctx context.Context, offline bool) (*schedules, err
 	}
 	s := &schedules{cfg: cfg, jobs: scheduler.Offline{}}
 	client, ns, err := f.kube.client(cfg.Namespace)
-	if err != nil && !(offline && errors.Is(err, errNoKubeconfig)) {
+	if offlineOK := offline && errors.Is(err, errNoKubeconfig); err != nil && !offlineOK {
 		return nil, err
 	}
 	for _, e := range cfg.Entries {
