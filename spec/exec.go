@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -16,8 +17,40 @@ import (
 
 // ExecGrace is how long an exec node's command has to exit after SIGTERM
 // (sent to its process group when its attempt is cancelled or times out)
-// before it is killed.
+// before its process group is killed.
 const ExecGrace = 10 * time.Second
+
+// execGrace is ExecGrace; tests shorten it.
+var execGrace = ExecGrace
+
+// group is a command's process group, stopped as a container's processes
+// are: SIGTERM to all, then SIGKILL to all that are left after the grace.
+// (exec.Cmd's WaitDelay kills only the group's leader: a child that ignores
+// SIGTERM would outlive the node.)
+type group struct {
+	cmd  *exec.Cmd // started: its Process is the group's leader
+	once sync.Once
+	kill *time.Timer
+}
+
+// term sends the group SIGTERM, and SIGKILL after the grace unless stop
+// comes first.
+func (g *group) term() error {
+	pid := g.cmd.Process.Pid
+	g.once.Do(func() {
+		g.kill = time.AfterFunc(execGrace, func() { _ = syscall.Kill(-pid, syscall.SIGKILL) })
+	})
+	return syscall.Kill(-pid, syscall.SIGTERM)
+}
+
+// stop cancels the SIGKILL once the command's processes have all ended:
+// the group's number may be another's later.
+func (g *group) stop() {
+	g.once.Do(func() {})
+	if g.kill != nil {
+		g.kill.Stop()
+	}
+}
 
 type drainKey struct{}
 
@@ -42,8 +75,11 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		// as a container's processes are: SIGTERM, then SIGKILL after the grace.
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		dieWithParent(cmd.SysProcAttr)
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM) }
-		cmd.WaitDelay = ExecGrace
+		grp := &group{cmd: cmd}
+		cmd.Cancel = grp.term
+		// Past the group's SIGKILL: then only what the command's pipes
+		// hold open is waited for no more.
+		cmd.WaitDelay = execGrace + time.Second
 		stdout := &limitBuffer{max: MaxResponse}
 		tail := &tailBuffer{max: 2048}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(req), stdout, tail
@@ -61,7 +97,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		}
 		defer pf.Close()
 		cmd.Env = append(cmd.Env, "GRAPHJOB_PROGRESS_FILE="+pf.path)
-		drained, err := runCommand(ctx, cmd, pf)
+		drained, err := runCommand(ctx, cmd, grp, pf)
 		// The command's last cursor counts only if it did not finish its work.
 		// (A cursor the store refuses is logged by the runner, which owns it.)
 		pf.read(true)
@@ -104,11 +140,12 @@ func lastLines(t *tailBuffer) string {
 // runCommand runs cmd, saving the cursors it writes to pf as they come, and
 // sending its process group SIGTERM if the context's drain channel closes
 // first; it reports whether it did.
-func runCommand(ctx context.Context, cmd *exec.Cmd, pf *progressFile) (drained bool, err error) {
+func runCommand(ctx context.Context, cmd *exec.Cmd, grp *group, pf *progressFile) (drained bool, err error) {
 	drain, _ := ctx.Value(drainKey{}).(<-chan struct{})
 	if err := cmd.Start(); err != nil {
 		return false, err
 	}
+	defer grp.stop()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	tick := time.NewTicker(ProgressInterval)
@@ -119,7 +156,7 @@ func runCommand(ctx context.Context, cmd *exec.Cmd, pf *progressFile) (drained b
 			return drained, err
 		case <-drain:
 			drained, drain = true, nil
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
+			_ = grp.term()
 		case <-tick.C:
 			pf.read(false)
 			_ = pf.save(ctx) // a cursor not saved now may be saved at the next tick

@@ -382,8 +382,11 @@ func TestExecNode(t *testing.T) {
 		{"the exec timeout stops the command",
 			`{exec: {command: [sleep, "30"], timeout: 50ms}}`,
 			"", `node "work": command sleep stopped: timed out after 50ms`, 0},
+		// The trap is set after the child is started: a child forked while
+		// its shell traps TERM can lose the signal (dash resets the trap
+		// after the fork), which the next case covers.
 		{"cancellation stops the command's children too",
-			`{exec: {command: ` + sh(`trap 'exit 143' TERM; sleep 30 & wait`) + `}, timeout: 100ms}`,
+			`{exec: {command: ` + sh(`sleep 30 & trap 'exit 143' TERM; wait`) + `}, timeout: 100ms}`,
 			"", `timed out after 100ms`, 0},
 		{"the shorter of the node and exec timeouts applies (node)",
 			`{exec: {command: [sleep, "30"], timeout: 10s}, timeout: 50ms}`,
@@ -430,6 +433,45 @@ func TestExecNode(t *testing.T) {
 	want := `{"state":{"msg":"","n":0},"run":{"id":"r1","step":1,"node":"work","attempt":1,"slot":""}}`
 	if strings.TrimSpace(string(b)) != want {
 		t.Errorf("request = %s, want %s", b, want)
+	}
+}
+
+// TestExecGroupKilledAfterGrace: processes of a stopped command that ignore
+// SIGTERM — the shell and its child — are killed with the group after the
+// grace, not left running (exec.Cmd alone kills only the group's leader).
+func TestExecGroupKilledAfterGrace(t *testing.T) {
+	defer spec.SetExecGrace(300 * time.Millisecond)()
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	t.Setenv("PIDFILE", pidFile)
+	g := load(t, `
+  env: [PIDFILE]
+  state:
+    n: {type: int}
+  entry: work
+  nodes:
+    work: {exec: {env: {PIDFILE: "${PIDFILE}"}, command: `+sh(`trap "" TERM; sleep 30 & echo $! > "$PIDFILE"; wait`)+`}, timeout: 200ms}
+`)
+	start := time.Now()
+	expect(t, g, "", "timed out after 200ms")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("the node took %s to stop", took)
+	}
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stat := "/proc/" + strings.TrimSpace(string(b)) + "/stat"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// Gone, or a zombie waiting for its reaper: either way dead.
+		data, err := os.ReadFile(stat)
+		if err != nil || strings.Contains(string(data), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the command's child ignoring SIGTERM still runs: %s", data)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
