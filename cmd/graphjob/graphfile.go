@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"strings"
+	"syscall"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -34,11 +36,20 @@ func loadGraph(ctx context.Context, file string, opts ...spec.Option) (*spec.Gra
 
 func readGraph(ctx context.Context, file string) ([]byte, error) {
 	if !strings.Contains(file, "://") {
-		f, err := os.Open(file)
+		// Opened without waiting, then refused unless a regular file: a
+		// named pipe would block open(2), and the process's signals, until
+		// something writes to it.
+		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
 			return nil, err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+			if err == nil {
+				err = fmt.Errorf("it is %s, not a regular file: give the path of a graph file", kindOf(st.Mode()))
+			}
+			return nil, err
+		}
 		return readLimited(f)
 	}
 	u, err := url.Parse(file)
@@ -79,4 +90,19 @@ func (e *remoteError) Error() string { return e.err.Error() }
 // spec.Parse to refuse.
 func readLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
+}
+
+// kindOf names what a file that is not a regular file is.
+func kindOf(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // TestValidateNotAGraphFile: validate given a file that is not a graph file
@@ -31,5 +34,32 @@ func TestValidateNotAGraphFile(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestGraphFileNotARegularFile: a named pipe given as the graph file is
+// refused at once (open(2) of a FIFO without a writer would block, and the
+// process's signals with it), and so is a directory.
+func TestGraphFileNotARegularFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "graph.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{{fifo, "a named pipe"}, {t.TempDir(), "a directory"}} {
+		for _, command := range []string{"validate", "run"} {
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				code, _, stderr := cli(t, t.Context(), command, tt.path)
+				if code != 2 || !strings.Contains(stderr, "it is "+tt.want+", not a regular file") {
+					t.Errorf("%s %s: exit %d, %s", command, tt.want, code, stderr)
+				}
+			}()
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				t.Fatalf("%s %s: still reading after a minute", command, tt.want)
+			}
+		}
 	}
 }
