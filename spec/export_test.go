@@ -8,3 +8,10 @@ func SetExecGrace(d time.Duration) (restore func()) {
 	execGrace = d
 	return func() { execGrace = old }
 }
+
+// SetDefaultHTTPTimeout shortens the timeout of http nodes that give none.
+func SetDefaultHTTPTimeout(d time.Duration) (restore func()) {
+	old := defaultHTTPTimeout
+	defaultHTTPTimeout = d
+	return func() { defaultHTTPTimeout = old }
+}

@@ -61,14 +61,25 @@ type nodeSpec struct {
 	timeout time.Duration
 }
 
+// DefaultHTTPTimeout bounds each attempt of an http node that gives no
+// timeout: a server that never answers must not hold the run for ever.
+const DefaultHTTPTimeout = 5 * time.Minute
+
+// defaultHTTPTimeout is DefaultHTTPTimeout; tests shorten it.
+var defaultHTTPTimeout = DefaultHTTPTimeout
+
 // attemptTimeout bounds each attempt: the shorter of the node's timeout and
-// its exec or http timeout, which mean the same.
+// its exec or http timeout, which mean the same; an http node without
+// either has defaultHTTPTimeout.
 func (n *nodeSpec) attemptTimeout() time.Duration {
 	d := n.timeout
 	for _, t := range []time.Duration{n.execTimeout(), n.httpTimeout()} {
 		if t > 0 && (d == 0 || t < d) {
 			d = t
 		}
+	}
+	if d == 0 && n.http != nil {
+		d = defaultHTTPTimeout
 	}
 	return d
 }

@@ -540,7 +540,9 @@ func TestHTTPNode(t *testing.T) {
 		{"other 4xx fails at once", `{http: {url: "` + srv.URL + `/bad"}, retry: {maxAttempts: 3, initialBackoff: 1ms}}`, "",
 			`node "work": POST ` + srv.URL + `/bad: 400 Bad Request: missing field`, 1},
 		{"the timeout applies", `{http: {url: "` + srv.URL + `/slow", timeout: 50ms}}`, "", `timed out after 50ms`, 1},
+		{"without one, the default timeout applies", `{http: {url: "` + srv.URL + `/slow"}}`, "", `timed out after 200ms`, 1},
 	}
+	defer spec.SetDefaultHTTPTimeout(200 * time.Millisecond)()
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
 			calls.Store(0)
