@@ -83,14 +83,25 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		stdout := &limitBuffer{max: MaxResponse}
 		tail := &tailBuffer{max: 2048}
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = bytes.NewReader(req), stdout, tail
+		// What the command prints of the variables it was given from
+		// graphjob's environment (secrets, often) is not logged or quoted.
+		secrets := &redactor{}
+		for _, v := range spec.env {
+			for _, ref := range v.value.refs() {
+				secrets.add(os.Getenv(ref))
+			}
+		}
+		var stderr io.Writer = tail
 		if stderrFor != nil {
 			if w := stderrFor(ctx, task); w != nil {
-				cmd.Stderr = io.MultiWriter(tail, w)
+				stderr = io.MultiWriter(tail, w)
 				if c, ok := w.(io.Closer); ok {
 					defer c.Close()
 				}
 			}
 		}
+		lines := &redactingLines{w: stderr, r: secrets}
+		cmd.Stderr = lines
 		pf, err := newProgressFile()
 		if err != nil {
 			return nil, err
@@ -98,6 +109,7 @@ func (c *compiler) execNode(n *nodeSpec) graph.NodeFunc[graph.State] {
 		defer pf.Close()
 		cmd.Env = append(cmd.Env, "GRAPHJOB_PROGRESS_FILE="+pf.path)
 		drained, err := runCommand(ctx, cmd, grp, pf)
+		lines.Flush()
 		// The command's last cursor counts only if it did not finish its work.
 		// (A cursor the store refuses is logged by the runner, which owns it.)
 		pf.read(true)
@@ -161,5 +173,37 @@ func runCommand(ctx context.Context, cmd *exec.Cmd, grp *group, pf *progressFile
 			pf.read(false)
 			_ = pf.save(ctx) // a cursor not saved now may be saved at the next tick
 		}
+	}
+}
+
+// redactingLines passes what is written to w a line at a time, redacted,
+// so that no value is split between two writes and escapes the redactor.
+// Flush passes a last line without its newline.
+type redactingLines struct {
+	w   io.Writer
+	r   *redactor
+	buf []byte
+}
+
+func (l *redactingLines) Write(p []byte) (int, error) {
+	l.buf = append(l.buf, p...)
+	if i := bytes.LastIndexByte(l.buf, '\n'); i >= 0 {
+		if _, err := io.WriteString(l.w, l.r.String(string(l.buf[:i+1]))); err != nil {
+			return len(p), err
+		}
+		l.buf = append(l.buf[:0], l.buf[i+1:]...)
+	}
+	if len(l.buf) > 64<<10 { // a line that never ends
+		_, err := io.WriteString(l.w, l.r.String(string(l.buf)))
+		l.buf = l.buf[:0]
+		return len(p), err
+	}
+	return len(p), nil
+}
+
+func (l *redactingLines) Flush() {
+	if len(l.buf) > 0 {
+		_, _ = io.WriteString(l.w, l.r.String(string(l.buf)))
+		l.buf = nil
 	}
 }

@@ -498,6 +498,32 @@ func TestExecStderrAndItem(t *testing.T) {
 	}
 }
 
+// TestExecStderrRedacted: what a command prints of the variables it was
+// given from graphjob's environment is neither logged nor quoted in the
+// node's error, whole or escaped, however its output is cut into writes.
+func TestExecStderrRedacted(t *testing.T) {
+	var lines lockedBuffer
+	t.Setenv("API_TOKEN", "tok-9f8e7d6c5b4a")
+	g := load(t, `
+  env: [API_TOKEN]
+  state:
+    n: {type: int}
+  entry: work
+  nodes:
+    work:
+      exec:
+        env: {TOKEN: "${API_TOKEN}", MODE: plain}
+        command: `+sh(`printf 'token %s' "${TOKEN%????????}" >&2; sleep 0.05; printf '%s\n' "${TOKEN#????????}" >&2; echo "env: $TOKEN quoted \"$TOKEN\" mode $MODE" >&2; exit 1`)+`
+`, spec.WithStderr(func(_ context.Context, task graph.TaskInfo) io.Writer { return &lines }))
+	_, err := run(t, g, nil)
+	if err == nil || strings.Contains(err.Error(), "9f8e7d6c5b4a") || !strings.Contains(err.Error(), "env: [redacted] quoted \"[redacted]\" mode plain") {
+		t.Errorf("the node's error: %v", err)
+	}
+	if out := lines.String(); strings.Contains(out, "9f8e7d6c5b4a") || strings.Count(out, "[redacted]") != 3 {
+		t.Errorf("stderr logged: %q", out)
+	}
+}
+
 func TestHTTPNode(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
