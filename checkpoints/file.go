@@ -166,69 +166,71 @@ func fileType(m fs.FileMode) string {
 	return "a " + m.Type().String() + " file"
 }
 
-// list lists the objects under prefix in one walk of the prefix's
-// directory, sorted by key; with a delimiter, deeper keys collapse into
-// directory entries. (fileblob walks the whole directory again for every
-// page of a listing and reads a sidecar file per object: a run with 100,000
-// pending writes took minutes to list.) It stops when ctx ends.
+// list lists the names of the objects under prefix (not their sizes or
+// times) in one walk of the prefix's directory, sorted by key; with a
+// delimiter, deeper keys collapse into directory entries. (fileblob walks
+// the whole directory again for every page of a listing and reads a sidecar
+// file per object: a run with 100,000 pending writes took minutes to list.)
+// It stops when ctx ends.
 func (f *fileCreator) list(ctx context.Context, prefix, delimiter string) ([]*blob.ListObject, error) {
 	base := filepath.Join(f.root, filepath.FromSlash(f.prefix))
-	root := base
-	if i := strings.LastIndex(prefix, "/"); i >= 0 {
-		root = filepath.Join(base, filepath.FromSlash(prefix[:i]))
-	}
-	var objs []*blob.ListObject
-	seen := map[string]bool{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil
-			}
-			return err
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(base, path)
-		if err != nil || rel == "." {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if d.IsDir() {
-			if key == ".graphjob-tmp" || !strings.HasPrefix(key+"/", prefix) && !strings.HasPrefix(prefix, key+"/") {
-				return filepath.SkipDir
-			}
-			if delimiter != "" && len(key)+1 > len(prefix) {
-				// Under a directory entry already made, nothing more to find.
-				if i := strings.Index(key[len(prefix):]+"/", delimiter); i >= 0 && seen[key[:len(prefix)+i]+delimiter] {
-					return filepath.SkipDir
-				}
-			}
-			return nil
-		}
-		if !strings.HasPrefix(key, prefix) || strings.HasSuffix(key, ".attrs") {
-			return nil
-		}
-		if delimiter != "" {
-			if i := strings.Index(key[len(prefix):], delimiter); i >= 0 {
-				dir := key[:len(prefix)+i+len(delimiter)]
-				if !seen[dir] {
-					seen[dir] = true
-					objs = append(objs, &blob.ListObject{Key: dir, IsDir: true})
-				}
-				return nil
-			}
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		objs = append(objs, &blob.ListObject{Key: key, Size: info.Size(), ModTime: info.ModTime()})
-		return nil
-	})
-	if err != nil {
+	dir := prefix[:strings.LastIndex(prefix, "/")+1] // the key of the directory to walk: "" or ending in /
+	l := &listing{ctx: ctx, prefix: prefix, delimiter: delimiter}
+	if err := l.walk(filepath.Join(base, filepath.FromSlash(dir)), dir); err != nil {
 		return nil, err
 	}
-	slices.SortFunc(objs, func(a, b *blob.ListObject) int { return strings.Compare(a.Key, b.Key) })
-	return objs, nil
+	slices.SortFunc(l.objs, func(a, b *blob.ListObject) int { return strings.Compare(a.Key, b.Key) })
+	return l.objs, nil
+}
+
+// listing is a list in progress.
+type listing struct {
+	ctx               context.Context
+	prefix, delimiter string
+	objs              []*blob.ListObject
+	last              string // the last directory entry made
+}
+
+// walk lists the directory at path, whose entries' keys start with key.
+func (l *listing) walk(path, key string) error {
+	entries, err := os.ReadDir(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := l.ctx.Err(); err != nil {
+		return err
+	}
+	for _, e := range entries {
+		k := key + e.Name()
+		if e.IsDir() {
+			k += "/"
+			switch {
+			case k == ".graphjob-tmp/" || !strings.HasPrefix(k, l.prefix) && !strings.HasPrefix(l.prefix, k):
+			case l.delimiter != "" && len(k) > len(l.prefix) && strings.Contains(k[len(l.prefix):len(k)-1], l.delimiter):
+				// Under a directory entry made from another key of it.
+			default:
+				if err := l.walk(filepath.Join(path, e.Name()), k); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if !strings.HasPrefix(k, l.prefix) || strings.HasSuffix(k, ".attrs") {
+			continue
+		}
+		if l.delimiter != "" {
+			if i := strings.Index(k[len(l.prefix):], l.delimiter); i >= 0 {
+				if d := k[:len(l.prefix)+i+len(l.delimiter)]; d != l.last {
+					l.last = d
+					l.objs = append(l.objs, &blob.ListObject{Key: d, IsDir: true})
+				}
+				continue
+			}
+		}
+		l.objs = append(l.objs, &blob.ListObject{Key: k})
+	}
+	return nil
 }

@@ -14,23 +14,12 @@ func (s *Store) History(ctx context.Context, run string) ([]*Step, error) {
 	if err := CheckRunID(run); err != nil {
 		return nil, err
 	}
-	prefix := stepsPrefix(run)
-	objs, err := s.list(ctx, prefix, "")
+	numbers, err := s.chain(ctx, run)
 	if err != nil {
-		return nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+		return nil, err
 	}
-	if len(objs) == 0 {
-		return nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
-	}
-	numbers := make([]int, len(objs))
-	for i, o := range objs {
-		var ok bool
-		if numbers[i], ok = parseNumber(o.Key, prefix); !ok {
-			return nil, &ObjectError{Run: run, Step: -1, Key: o.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
-		}
-	}
-	steps := make([]*Step, len(objs))
-	err = parallel(len(objs), 16, func(i int) error {
+	steps := make([]*Step, len(numbers))
+	err = parallel(len(numbers), 16, func(i int) error {
 		var err error
 		steps[i], err = s.Step(ctx, run, numbers[i])
 		return err

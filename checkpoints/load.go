@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sync"
 
 	sigsjson "sigs.k8s.io/json"
@@ -236,83 +237,77 @@ func (s *Store) Writes(ctx context.Context, run string, step int) ([]Write, erro
 }
 
 // LastStep returns the number of the run's last committed step, or
-// ErrNotFound if it has none. Steps are a contiguous range, so it finds the
-// last by probing from the first (step 0, or the floor retention left), in
-// O(log n) requests, not a listing of the whole history. A probe that lands
-// in a gap — a step deleted outside graphjob; graphjob never leaves one —
-// would take the step before it for the head and hide the steps after it,
-// so one listing of the next step's thousand checks that none of them
-// exists: a gap there is ErrCorrupt, naming the missing step. (History
-// checks every step.)
+// ErrNotFound if it has none. It lists the names of the run's steps (one
+// request a thousand; on file://, one read of the directory) rather than
+// probing for the last, so that a step missing in the middle of the history
+// — damage: graphjob never leaves one — cannot hide the steps after it, nor
+// go unseen: a gap between the first step (0, or the floor retention left)
+// and the last is ErrCorrupt, naming the missing step.
 func (s *Store) LastStep(ctx context.Context, run string) (int, error) {
-	if err := CheckRunID(run); err != nil {
-		return 0, err
-	}
-	exists := func(step int) (bool, error) {
-		ok, err := s.exists(ctx, stepKey(run, step))
-		if err != nil {
-			return false, &ObjectError{Run: run, Step: step, Key: stepKey(run, step), Err: err}
-		}
-		return ok, nil
-	}
-	first, err := s.firstStep(ctx, run, exists)
+	steps, err := s.chain(ctx, run)
 	if err != nil {
 		return 0, err
 	}
-	last, err := lastOf(first, exists)
-	if err != nil {
-		return 0, err
-	}
-	next := stepKey(run, last+1)
-	block := next[:len(next)-3] // the thousand steps next is one of
-	objs, err := s.list(ctx, block, "")
-	if err != nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: block, Err: err}
-	}
-	beyond := last
-	for _, o := range objs {
-		if n, ok := parseNumber(o.Key, stepsPrefix(run)); ok {
-			beyond = max(beyond, n)
-		}
-	}
-	if beyond > last {
-		return 0, &ObjectError{Run: run, Step: last + 1, Key: next,
-			Err: fmt.Errorf("%w: step %d is missing, though step %d exists: the history has a gap (deleted outside graphjob?); nothing after it can be trusted or resumed", ErrCorrupt, last+1, beyond)}
-	}
-	return last, nil
+	return steps[len(steps)-1], nil
 }
 
-// firstStep returns the run's first step: 0, else the newest floor Retain
-// left, else (a Retain is deleting the steps below its floor) the first step
-// listed.
-func (s *Store) firstStep(ctx context.Context, run string, exists func(int) (bool, error)) (int, error) {
-	if ok, err := exists(0); ok || err != nil {
-		return 0, err
-	}
-	floors, err := s.list(ctx, floorsPrefix(run), "")
+// chain returns the numbers of the run's steps from its first to its last,
+// after checking that none is missing between them.
+func (s *Store) chain(ctx context.Context, run string) ([]int, error) {
+	first, steps, err := s.steps(ctx, run)
 	if err != nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: floorsPrefix(run), Err: err}
+		return nil, err
 	}
-	for i := len(floors) - 1; i >= 0; i-- {
-		if n, ok := parseNumber(floors[i].Key, floorsPrefix(run)); ok {
-			if ok, err := exists(n); ok || err != nil {
-				return n, err
-			}
+	steps = steps[slices.Index(steps, first):]
+	last := steps[len(steps)-1]
+	for i, n := range steps {
+		if want := first + i; n != want {
+			return nil, &ObjectError{Run: run, Step: want, Key: stepKey(run, want),
+				Err: fmt.Errorf("%w: step %d is missing, though step %d exists: the history has a gap (deleted outside graphjob?); nothing after it can be trusted or resumed", ErrCorrupt, want, last)}
 		}
+	}
+	return steps, nil
+}
+
+// steps lists the numbers of a run's committed steps, sorted, and its first
+// step: 0, else the newest floor retention left whose step exists. A run
+// whose step 0 is gone without a floor to say why has lost it: ErrCorrupt.
+func (s *Store) steps(ctx context.Context, run string) (first int, steps []int, err error) {
+	if err := CheckRunID(run); err != nil {
+		return 0, nil, err
 	}
 	prefix := stepsPrefix(run)
 	objs, err := s.list(ctx, prefix, "")
 	if err != nil {
-		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+		return 0, nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
 	}
-	if len(objs) == 0 {
-		return 0, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
+	for _, o := range objs {
+		n, ok := parseNumber(o.Key, prefix)
+		if !ok {
+			return 0, nil, &ObjectError{Run: run, Step: -1, Key: o.Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
+		}
+		steps = append(steps, n)
 	}
-	n, ok := parseNumber(objs[0].Key, prefix)
-	if !ok {
-		return 0, &ObjectError{Run: run, Step: -1, Key: objs[0].Key, Err: fmt.Errorf("%w: not a step's name", ErrCorrupt)}
+	if len(steps) == 0 {
+		return 0, nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: fmt.Errorf("%w: no committed step", ErrNotFound)}
 	}
-	return n, nil
+	slices.Sort(steps)
+	if steps[0] == 0 {
+		return 0, steps, nil
+	}
+	floors, err := s.list(ctx, floorsPrefix(run), "")
+	if err != nil {
+		return 0, nil, &ObjectError{Run: run, Step: -1, Key: floorsPrefix(run), Err: err}
+	}
+	for i := len(floors) - 1; i >= 0; i-- {
+		if n, ok := parseNumber(floors[i].Key, floorsPrefix(run)); ok {
+			if _, found := slices.BinarySearch(steps, n); found {
+				return n, steps, nil
+			}
+		}
+	}
+	return 0, nil, &ObjectError{Run: run, Step: 0, Key: stepKey(run, 0),
+		Err: fmt.Errorf("%w: step 0 is missing, and no retention floor says why: the history lost its start (deleted outside graphjob?); its first step is %d", ErrCorrupt, steps[0])}
 }
 
 // getRecord reads and checks a record, decoding it into v.
@@ -344,11 +339,8 @@ func unmarshal(body []byte, v any) error {
 // run has, or says it has none.
 func (s *Store) noStep(ctx context.Context, run string, step int) error {
 	have := "it has no committed step"
-	if last, err := s.LastStep(ctx, run); err == nil {
-		exists := func(step int) (bool, error) { return s.exists(ctx, stepKey(run, step)) }
-		if first, err := s.firstStep(ctx, run, exists); err == nil {
-			have = fmt.Sprintf("its committed steps are %d to %d", first, last)
-		}
+	if first, steps, err := s.steps(ctx, run); err == nil {
+		have = fmt.Sprintf("its committed steps are %d to %d", first, steps[len(steps)-1])
 	}
 	return fmt.Errorf("run %s has no step %d: %s: %w", run, step, have, ErrNotFound)
 }

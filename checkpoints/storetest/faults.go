@@ -363,7 +363,29 @@ func testGap(t *testing.T, b Backend) {
 	if st, err := s.Status(ctx, "run"); st.State != contract.Unknown || !strings.Contains(st.Error, "step 3 is missing") {
 		t.Errorf("Status across a gap: %+v, %v", st, err)
 	}
+	if _, err := s.History(ctx, "run"); !errors.Is(err, checkpoints.ErrCorrupt) || !strings.Contains(err.Error(), "step 3 is missing") {
+		t.Errorf("History across a gap: %v", err)
+	}
 	must(t, b.Bucket.WriteAll(ctx, key(3), three, nil))
+
+	// Gaps where probes from the first step would not land.
+	must(t, s.CreateRun(ctx, checkpoints.RunRecord{ID: "long"}))
+	chain(t, s, "long", 9)
+	longKey := func(n int) string { return fmt.Sprintf("runs/long/steps/%012d", n) }
+	for _, missing := range [][]int{{5}, {0, 1}} {
+		saved := map[int][]byte{}
+		for _, n := range missing {
+			saved[n], err = b.Bucket.ReadAll(ctx, longKey(n))
+			must(t, err)
+			must(t, b.Bucket.Delete(ctx, longKey(n)))
+		}
+		if _, err := s.LastStep(ctx, "long"); !errors.Is(err, checkpoints.ErrCorrupt) || !strings.Contains(err.Error(), fmt.Sprintf("step %d is missing", missing[0])) {
+			t.Errorf("LastStep with steps %v deleted: %v", missing, err)
+		}
+		for n, data := range saved {
+			must(t, b.Bucket.WriteAll(ctx, longKey(n), data, nil))
+		}
+	}
 
 	five, err := b.Bucket.ReadAll(ctx, key(5))
 	must(t, err)
