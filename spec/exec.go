@@ -193,9 +193,11 @@ func (l *redactingLines) Write(p []byte) (int, error) {
 		}
 		l.buf = append(l.buf[:0], l.buf[i+1:]...)
 	}
-	if len(l.buf) > 64<<10 { // a line that never ends
-		_, err := io.WriteString(l.w, l.r.String(string(l.buf)))
-		l.buf = l.buf[:0]
+	if len(l.buf) > 64<<10 { // a line that never ends: pass it on in pieces,
+		// holding back what may begin a value, so none is cut in two.
+		keep := l.r.pending(string(l.buf))
+		_, err := io.WriteString(l.w, l.r.String(string(l.buf[:len(l.buf)-keep])))
+		l.buf = append(l.buf[:0], l.buf[len(l.buf)-keep:]...)
 		return len(p), err
 	}
 	return len(p), nil

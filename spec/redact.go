@@ -100,3 +100,19 @@ type redactedError struct {
 func (e *redactedError) Error() string { return e.msg }
 
 func (e *redactedError) Unwrap() error { return e.err }
+
+// pending returns how many bytes at the end of s may begin a recorded value
+// (the longest suffix of s that is a proper prefix of one): text to hold
+// back until what follows shows whether it is one.
+func (r *redactor) pending(s string) int {
+	n := 0
+	for _, v := range r.values {
+		for k := min(len(v)-1, len(s)); k > n; k-- {
+			if strings.HasSuffix(s, v[:k]) {
+				n = k
+				break
+			}
+		}
+	}
+	return n
+}

@@ -522,6 +522,28 @@ func TestExecStderrRedacted(t *testing.T) {
 	if out := lines.String(); strings.Contains(out, "9f8e7d6c5b4a") || strings.Count(out, "[redacted]") != 3 {
 		t.Errorf("stderr logged: %q", out)
 	}
+
+	// A line longer than the 64 KiB a log line holds, the value across
+	// the cut: neither piece, nor the error's tail, shows it.
+	lines = lockedBuffer{}
+	g = load(t, `
+  env: [API_TOKEN]
+  state:
+    n: {type: int}
+  entry: work
+  nodes:
+    work:
+      exec:
+        env: {TOKEN: "${API_TOKEN}"}
+        command: `+sh(`printf '%s%s\n' "$(head -c 98300 /dev/zero | tr '\\0' x)" "$TOKEN" >&2; exit 1`)+`
+`, spec.WithStderr(func(_ context.Context, task graph.TaskInfo) io.Writer { return &lines }))
+	_, err = run(t, g, nil)
+	if err == nil || strings.Contains(err.Error(), "9f8e") || strings.Contains(err.Error(), "5b4a") || !strings.Contains(err.Error(), "[redacted]") {
+		t.Errorf("the node's error: %.300s", err)
+	}
+	if out := lines.String(); strings.Contains(out, "9f8e") || strings.Contains(out, "5b4a") || !strings.Contains(out, "[redacted]") {
+		t.Errorf("stderr logged ends: %q", out[max(len(out)-200, 0):])
+	}
 }
 
 func TestHTTPNode(t *testing.T) {
