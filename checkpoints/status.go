@@ -3,6 +3,7 @@ package checkpoints
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/graphjob/graphjob/contract"
@@ -44,6 +45,8 @@ func status(res *Result, created time.Time, last *Step, attempts []Attempt, now 
 		}
 	}
 	switch {
+	case res != nil && last != nil && res.Step != last.Step:
+		st.State, st.Error = contract.Unknown, fmt.Sprintf("its result is of step %d, and its history ends at step %d: damaged (a step deleted, or a result copied from elsewhere)", res.Step, last.Step)
 	case res != nil:
 		st.State, st.Error = res.Status, res.Error
 		st.LastSeen = later(st.LastSeen, res.Time)

@@ -96,6 +96,9 @@ func Run[S any](ctx context.Context, g *graph.Graph[S], input S, o Options) (S, 
 		if err != nil {
 			return zero, err
 		}
+		if snap.Step.Step != res.Step {
+			return zero, fmt.Errorf("run %s: %w: its result is of step %d, and its history ends at step %d (a step deleted, or a result copied from elsewhere)", o.ID, checkpoints.ErrCorrupt, res.Step, snap.Step.Step)
+		}
 		// The stored state, as it is: a result ends the run, even if its
 		// last step has tasks due (it never runs a node again).
 		return g.State(snap.Checkpoint)

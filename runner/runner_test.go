@@ -214,6 +214,21 @@ func TestResultRunsNothing(t *testing.T) {
 			t.Fatalf("Run = %+v, %v after %d node calls; want the stored state and none", got, err, calls.Load())
 		}
 	}
+
+	// A result of a later step than the history's last (the step was
+	// deleted, or the result copied from elsewhere) is damage: no state is
+	// reported as the run's, nothing runs.
+	o.ID = "r2"
+	must(t, s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "r2", Graph: o.Graph, Input: map[string]any{"step": int64(0), "done": false}}))
+	_, err := s.Commit(t.Context(), "r2", nil, graph.Checkpoint{Step: 0, Values: map[string]any{"step": int64(0), "done": false}, Versions: map[string]uint64{"step": 1, "done": 1}, Next: []graph.Task{{Node: "work"}}})
+	must(t, err)
+	must(t, s.PutResult(t.Context(), "r2", checkpoints.Result{Status: contract.Succeeded, Step: 6}))
+	if _, err := runner.Run(t.Context(), g, loopState{}, o); !errors.Is(err, checkpoints.ErrCorrupt) || runner.ExitCode(err) != contract.ExitTransient || calls.Load() != 0 {
+		t.Errorf("a result past the history: %v (exit %d), %d node calls", err, runner.ExitCode(err), calls.Load())
+	}
+	if st, _ := s.Status(t.Context(), "r2"); st.State != contract.Unknown || !strings.Contains(st.Error, "result is of step 6") {
+		t.Errorf("status of a result past the history: %+v", st)
+	}
 }
 
 // TestFailedRunError checks that a failed run, asked to run again, names the
