@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"reflect"
+	"syscall"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -104,11 +106,38 @@ func (e *EntryError) Unwrap() error { return e.Err }
 // whole (it is not YAML, an unknown field); a bad schedule is not an error
 // but one of Config.Invalid, so that it never stops the good ones.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfig(path)
 	if err != nil {
 		return nil, err
 	}
 	return ParseConfig(path, data)
+}
+
+// MaxConfigSize bounds a configuration file.
+const MaxConfigSize = 16 << 20
+
+// readConfig reads a configuration file. It opens it without waiting and
+// refuses anything but a regular file of at most MaxConfigSize bytes: a
+// named pipe would block open(2), and the process's signals, until
+// something writes to it.
+func readConfig(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%v): give the configuration file's path", path, st.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err == nil && len(data) > MaxConfigSize {
+		err = fmt.Errorf("%s: larger than %d bytes", path, MaxConfigSize)
+	}
+	return data, err
 }
 
 // ParseConfig is LoadConfig on the file's contents.

@@ -2,7 +2,9 @@ package scheduler_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,5 +87,24 @@ func TestConfig(t *testing.T) {
 		if _, err := scheduler.ParseConfig("s.yaml", []byte(tt.text)); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: %v, want %q", tt.text, err, tt.want)
 		}
+	}
+}
+
+// TestConfigNotARegularFile: a named pipe given as the configuration is
+// refused at once, not waited on.
+func TestConfigNotARegularFile(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "scheduler.yaml")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := scheduler.LoadConfig(fifo); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("LoadConfig(FIFO): %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("LoadConfig(FIFO) still reading after a minute")
 	}
 }

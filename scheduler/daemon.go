@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -56,9 +55,9 @@ type Daemon struct {
 // ConfigInvalid event. A bad schedule is left out (ScheduleInvalid) and
 // never stops the others.
 func (d *Daemon) Load(ctx context.Context) error {
+	data, err := readConfig(d.Path) // not under the lock: Ready must answer meanwhile
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	data, err := os.ReadFile(d.Path)
 	if err == nil && bytes.Equal(data, d.data) {
 		return nil
 	}
@@ -67,16 +66,19 @@ func (d *Daemon) Load(ctx context.Context) error {
 		cfg, err = ParseConfig(d.Path, data)
 	}
 	var store *checkpoints.Store
+	opened := true
 	if err == nil && cfg.Store != d.url {
 		if store, err = d.open(ctx, cfg.Store); err != nil {
-			err = fmt.Errorf("%s: store: %w", d.Path, err)
+			err, opened = fmt.Errorf("%s: store: %w", d.Path, err), false
 		}
 	}
 	if err != nil {
 		if d.store == nil {
 			return err
 		}
-		d.data = data // reported once, not at every look
+		if opened {
+			d.data = data // a mistake in the file: reported once, not at every look
+		} // a store that cannot be opened now is tried again at the next look
 		d.event(Event{Warning: true, Reason: ReasonConfigInvalid, Message: "configuration not reloaded: the last good one still runs", Err: err})
 		return nil
 	}

@@ -36,21 +36,7 @@ func loadGraph(ctx context.Context, file string, opts ...spec.Option) (*spec.Gra
 
 func readGraph(ctx context.Context, file string) ([]byte, error) {
 	if !strings.Contains(file, "://") {
-		// Opened without waiting, then refused unless a regular file: a
-		// named pipe would block open(2), and the process's signals, until
-		// something writes to it.
-		f, err := os.OpenFile(file, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-			if err == nil {
-				err = fmt.Errorf("it is %s, not a regular file: give the path of a graph file", kindOf(st.Mode()))
-			}
-			return nil, err
-		}
-		return readLimited(f)
+		return readLocal(file, spec.MaxFileSize)
 	}
 	u, err := url.Parse(file)
 	if err != nil {
@@ -88,6 +74,30 @@ func (e *remoteError) Error() string { return e.err.Error() }
 
 // readLimited reads up to one byte more than a graph file may hold, for
 // spec.Parse to refuse.
+// readLocal reads a local file given on the command line (a graph, an
+// input), at most limit bytes. It opens it without waiting and
+// refuses anything but a regular file: a named pipe would block open(2),
+// and the process's signals with it, until something writes to it.
+func readLocal(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("it is %s, not a regular file: give the path of a file", kindOf(st.Mode()))
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err == nil && int64(len(data)) > limit {
+		err = fmt.Errorf("it is larger than %d bytes", limit)
+	}
+	return data, err
+}
+
 func readLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
 }

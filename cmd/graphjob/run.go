@@ -189,6 +189,9 @@ func (f *runFlags) readInput(stdin io.Reader, gr *spec.Graph) (graph.State, erro
 	return gr.Input(values)
 }
 
+// maxInput bounds an --input read from a file or stdin.
+const maxInput = 64 << 20
+
 // parseInput reads an --input value: a JSON object, @FILE, or @- for
 // stdin. Numbers stay exact (json.Number).
 func parseInput(stdin io.Reader, input string) (map[string]any, error) {
@@ -200,12 +203,12 @@ func parseInput(stdin io.Reader, input string) (map[string]any, error) {
 	if name, ok := strings.CutPrefix(input, "@"); ok {
 		var err error
 		if name == "-" {
-			data, err = io.ReadAll(io.LimitReader(stdin, spec.MaxFileSize))
+			data, err = io.ReadAll(io.LimitReader(stdin, maxInput))
 		} else {
-			data, err = os.ReadFile(name)
+			data, err = readLocal(name, maxInput)
 		}
 		if err != nil {
-			return nil, usagef("--input: %w", err)
+			return nil, usagef("--input %s: %w", input, err)
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -62,4 +62,16 @@ func TestGraphFileNotARegularFile(t *testing.T) {
 			}
 		}
 	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if code, _, stderr := cli(t, t.Context(), "run", loop, "--input", "@"+fifo); code != 2 || !strings.Contains(stderr, "--input @"+fifo+": it is a named pipe") {
+			t.Errorf("--input @FIFO: exit %d, %s", code, stderr)
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("--input @FIFO: still reading after a minute")
+	}
 }
