@@ -28,21 +28,31 @@ type Watch func(ctx context.Context) (ended bool, err error)
 func Follow(ctx context.Context, clk clock.WithTicker, store *checkpoints.Store, id string, ended Watch, step func(*checkpoints.Step)) (map[string]any, error) {
 	tick := clk.NewTicker(followEvery)
 	defer tick.Stop()
-	seen := -1
-	for {
-		if last, err := store.LastStep(ctx, id); err == nil {
-			for n := seen + 1; n <= last; n++ {
-				if st, err := store.Step(ctx, id, n); err == nil && n > 0 {
-					step(st)
-				}
-			}
-			seen = max(seen, last)
+	seen := -1 // the last step reported
+	report := func() {
+		last, err := store.LastStep(ctx, id)
+		if err != nil {
+			return // none yet, or not readable now: asked again at the next tick
 		}
+		for n := seen + 1; n <= last; n++ {
+			st, err := store.Step(ctx, id, n)
+			if err != nil {
+				return
+			}
+			if n > 0 {
+				step(st)
+			}
+			seen = n
+		}
+	}
+	for {
+		report()
 		done, endErr := ended(ctx)
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		if done {
+			report() // the steps committed since the last look
 			return outcome(ctx, store, id, endErr)
 		}
 		select {

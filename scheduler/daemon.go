@@ -40,6 +40,7 @@ type Daemon struct {
 	Metrics *Metrics
 	Events  Events
 
+	leading sync.Mutex // held by Lead: one runs at a time
 	mu      sync.Mutex
 	data    []byte // the file as last read
 	url     string
@@ -152,8 +153,12 @@ func (d *Daemon) Watch(ctx context.Context) {
 }
 
 // Lead fires the schedules' slots until ctx ends (the replica stops
-// leading). Load must have succeeded first.
+// leading). Load must have succeeded first. A Lead started while another
+// is still finishing (leader election hands leadership back before the
+// last term's callback returned) waits for it.
 func (d *Daemon) Lead(ctx context.Context) {
+	d.leading.Lock()
+	defer d.leading.Unlock()
 	d.mu.Lock()
 	if d.restart == nil {
 		d.restart = make(chan struct{}, 1)
