@@ -135,12 +135,17 @@ func redact(u *url.URL) string {
 	return c.String()
 }
 
+// secretParam says whether a URL parameter's value is hidden where the URL
+// is shown: every one but those known to say where, not who (a parameter
+// a driver adds later may well carry a credential).
 func secretParam(k string) bool {
 	switch k {
-	case "secret_key_path", "access_key", "secret_key", "sas_token", "credentials", "token", "password":
-		return true
+	case "region", "endpoint", "prefix", "use_path_style", "disable_https", "create_dir", "awssdk", "profile",
+		"anonymous", "dualstack", "fips", "accelerate", "domain", "protocol", "storage_account", "localemu",
+		"no_tmp_dir", "base_url", "hostname_immutable", "rate_limiter_capacity", "requestChecksumCalculation", "responseChecksumValidation":
+		return false
 	}
-	return false
+	return true
 }
 
 // redactError hides, in err's text, the secrets of the URL it was opened
@@ -185,6 +190,9 @@ func (e *redactedError) Unwrap() error { return e.err }
 // has an empty or a . segment, or does not end in /; for file://, a host
 // (graphjob writes local paths only) or the filesystem's root.
 func checkURL(u *url.URL) error {
+	if len(u.Query()["prefix"]) > 1 {
+		return errors.New("prefix given more than once: give one")
+	}
 	if p := u.Query().Get("prefix"); u.Query().Has("prefix") {
 		switch {
 		case p == "" || strings.HasPrefix(p, "/"):
@@ -200,6 +208,8 @@ func checkURL(u *url.URL) error {
 	}
 	if u.Scheme == "file" {
 		switch {
+		case u.User != nil:
+			return errors.New("user information: a file:// store is a local directory, with no user or password")
 		case u.Host != "" && u.Host != ".":
 			return fmt.Errorf("host %q: a file:// store is a local directory: write file:///abs/path or file://./rel/path", u.Host)
 		case path.Clean(u.Path) == "/" && u.Host == "":
@@ -235,6 +245,8 @@ func (s *Store) create(ctx context.Context, key string, obj object) error {
 			return ErrExists
 		case errors.Is(rerr, ErrTooLarge):
 			return ErrExists
+		case errors.Is(rerr, ErrCorrupt), errors.Is(rerr, ErrUnsupported):
+			return fmt.Errorf("something is already there: %w", rerr) // damage, not another writer
 		}
 		if try >= s.opts.Attempts {
 			return fmt.Errorf("%w (%d tries)", err, try)

@@ -82,6 +82,9 @@ func TestOpenRefusesBadURLs(t *testing.T) {
 		{"the filesystem's root", "file:///", "the filesystem's root"},
 		{"a host", "file://example.com" + dir, `host "example.com"`},
 		{"a driver's error", "s3://bucket?region=x&secret_key=hunter2&nosuch=1", "REDACTED"},
+		{"credentials under any name", "s3://bucket?region=x&access_key_id=hunter2&secret_access_key=hunter2&nosuch=1", "REDACTED"},
+		{"two prefixes", "mem://?prefix=x/&prefix=../y/", "prefix given more than once"},
+		{"a user on a file:// URL", "file://user:hunter2@" + dir + "/store", "no user or password"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -129,5 +132,26 @@ func TestFIFOInAnObjectsPlace(t *testing.T) {
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("reading a FIFO in an object's place blocked")
+	}
+}
+
+// TestCreateOverDamage: a create whose name holds something damaged (a
+// FIFO) reports the damage, not a lost race after five tries.
+func TestCreateOverDamage(t *testing.T) {
+	dir := t.TempDir()
+	s, err := checkpoints.Open(t.Context(), "file://"+dir, checkpoints.Options{Backoff: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := os.MkdirAll(filepath.Join(dir, "runs/r"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "runs/r/run.json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = s.CreateRun(t.Context(), checkpoints.RunRecord{ID: "r"})
+	if !errors.Is(err, checkpoints.ErrCorrupt) || errors.Is(err, checkpoints.ErrExists) || !strings.Contains(err.Error(), "named pipe") {
+		t.Errorf("CreateRun over a FIFO: %v", err)
 	}
 }

@@ -157,7 +157,7 @@ func follow(ctx context.Context, g *globals, client kubernetes.Interface, job *b
 		fmt.Fprintf(g.stderr, "step %d: %s\n", st.Step, taskList(st.Tasks))
 	})
 	if ctx.Err() != nil {
-		fmt.Fprintf(g.stderr, "stopped following; the run goes on: graphjob runs show %s --store %s\n", job.Name, storeURL)
+		fmt.Fprintf(g.stderr, "stopped following; the run goes on: graphjob runs show %s --store '%s'\n", job.Name, store)
 		return nil
 	}
 	if err != nil {
