@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graphjob/graphjob/contract"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -160,6 +161,9 @@ func (o Overrides) Apply(t *Template, field func(name string) string) error {
 		switch {
 		case v.Name == "":
 			errs = append(errs, fmt.Errorf("%s: a variable has no name", field("env")))
+		case strings.HasPrefix(v.Name, "GRAPHJOB_") || v.Name == contract.EnvCompletionIndex:
+			// The run's identity: set, a schedule's every slot would be one run.
+			errs = append(errs, fmt.Errorf("%s %s: graphjob sets it for each run; give another name", field("env"), v.Name))
 		case v.Secret == "" && v.Key == "":
 			t.Env = append(t.Env, corev1.EnvVar{Name: v.Name, Value: v.Value})
 		case v.Secret != "" && v.Key != "" && v.Value == "":

@@ -32,10 +32,10 @@ func TestOverrides(t *testing.T) {
 	}
 
 	bad := kube.Overrides{CPU: "lots", MemoryLimit: "1 GB", ActiveDeadline: "soon", Env: []kube.EnvVar{{Value: "x"}, {Name: "D", Value: "v", Secret: "s", Key: "k"},
-		{Name: "E", Secret: "Not_A_Name", Key: "k"}, {Name: "F", Secret: "s", Key: "a/b"}}, EnvFromSecrets: []string{"s", "-bad-"}}
+		{Name: "E", Secret: "Not_A_Name", Key: "k"}, {Name: "F", Secret: "s", Key: "a/b"}, {Name: "GRAPHJOB_RUN_ID", Value: "fixed"}}, EnvFromSecrets: []string{"s", "-bad-"}}
 	err := bad.Apply(&kube.Template{}, func(n string) string { return "job." + n })
 	for _, want := range []string{`job.cpu "lots": give a quantity`, `job.memoryLimit "1 GB"`, `job.activeDeadline "soon": give a duration`, "job.env: a variable has no name",
-		"job.env D: give a value, or a secret and its key", `job.env E: the Secret "Not_A_Name"`, `job.env F: the key "a/b" of Secret s`, `job.envFromSecrets "-bad-": give a Secret's name`} {
+		"job.env D: give a value, or a secret and its key", `job.env E: the Secret "Not_A_Name"`, `job.env F: the key "a/b" of Secret s`, `job.envFromSecrets "-bad-": give a Secret's name`, "job.env GRAPHJOB_RUN_ID: graphjob sets it for each run"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not say %q: %v", want, err)
 		}
