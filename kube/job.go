@@ -262,6 +262,9 @@ func (r *Template) podSpec(drain time.Duration) corev1.PodSpec {
 		fieldEnv(contract.EnvNamespace, "metadata.namespace"),
 		fieldEnv(contract.EnvPodName, "metadata.name"),
 		fieldEnv(contract.EnvPodUID, "metadata.uid"),
+		// The Go runtime keeps to the container's memory limit, and graphjob
+		// bounds the values nodes write by it (see --max-object-size).
+		{Name: "GOMEMLIMIT", ValueFrom: &corev1.EnvVarSource{ResourceFieldRef: &corev1.ResourceFieldSelector{ContainerName: ContainerName, Resource: "limits.memory"}}},
 	}
 	if !r.Slot.IsZero() {
 		env = append(env, corev1.EnvVar{Name: contract.EnvSlotTime, Value: contract.Slot{Schedule: r.Schedule, Time: r.Slot}.SlotTimeValue()})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -162,4 +163,40 @@ spec:
 	if code != contract.ExitDrained || time.Since(start) > 20*time.Second {
 		t.Fatalf("exit %d after %s: %s", code, time.Since(start), stderr)
 	}
+}
+
+// TestMemoryLimitBoundsValues: under a memory limit (GOMEMLIMIT, which a
+// Job's pod has), a value that doubles every step fails the run for good
+// once its JSON is over a 32nd of the limit, before it can fill the memory;
+// --max-object-size given says otherwise.
+func TestMemoryLimitBoundsValues(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	file := writeFile(t, "double.yaml", `apiVersion: graphjob.dev/v1
+kind: Graph
+metadata: {name: double}
+spec:
+  recursionLimit: 40
+  state:
+    l: {type: list}
+  entry: double
+  nodes:
+    double:
+      set: {l: state.l + state.l}
+  edges:
+    - {from: double, to: double}
+`)
+	input := `{"l": ["` + strings.Repeat("x", 1000) + `"]}`
+	code, _, stderr := cli(t, t.Context(), "run", file, "--input", input)
+	if code != 3 || !strings.Contains(stderr, `channel \"l\" is`) || !strings.Contains(stderr, "over the limit of 2097152 bytes") {
+		t.Errorf("under a 64 MiB limit: exit %d\n%s", code, lastLine(stderr))
+	}
+	code, _, stderr = cli(t, t.Context(), "run", file, "--input", input, "--max-object-size", "4194304")
+	if code != 3 || !strings.Contains(stderr, "over the limit of 4194304 bytes") {
+		t.Errorf("with --max-object-size: exit %d\n%s", code, lastLine(stderr))
+	}
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"runtime/debug"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -23,16 +25,33 @@ type storeFlags struct {
 	url           string
 	maxObjectSize int64
 	maxStateSize  int64
+	cmd           *cobra.Command // whose flags these are
 }
 
 func (f *storeFlags) register(cmd *cobra.Command) {
+	f.cmd = cmd
 	fl := cmd.Flags()
 	fl.StringVar(&f.url, "store", defaultStore, "checkpoint store URL: file://DIR, s3://BUCKET?region=R, gs://BUCKET, azblob://CONTAINER, with &prefix=P/ to share a bucket")
-	fl.Int64Var(&f.maxObjectSize, "max-object-size", 256<<20, "refuse to write or read a stored object larger than this many bytes (a channel's value is one)")
+	fl.Int64Var(&f.maxObjectSize, "max-object-size", 256<<20, "refuse to write or read a stored object larger than this many bytes (a channel's value is one); under a memory limit (GOMEMLIMIT) at most a 32nd of it")
 	fl.Int64Var(&f.maxStateSize, "max-state-size", 1<<30, "refuse to commit a state whose channels' JSON is larger than this many bytes")
 }
 
+// memoryPerJSON is about how many bytes of memory a value takes while
+// nodes work on it, per byte of its JSON (a list doubled by a CEL
+// expression was measured at 29).
+const memoryPerJSON = 32
+
 func (f *storeFlags) open(ctx context.Context) (*checkpoints.Store, error) {
+	if f.maxObjectSize < 1<<20 || f.maxStateSize < f.maxObjectSize {
+		return nil, usagef("--max-object-size %d, --max-state-size %d: give at least 1 MiB, and a state size no smaller", f.maxObjectSize, f.maxStateSize)
+	}
+	// Under a memory limit (GOMEMLIMIT: a Job's pod has its container's),
+	// a value too large to work on in memory is refused as too large to
+	// store, unless the flag says otherwise.
+	if limit := debug.SetMemoryLimit(-1); limit != math.MaxInt64 && !f.cmd.Flags().Changed("max-object-size") {
+		f.maxObjectSize = max(min(f.maxObjectSize, limit/memoryPerJSON), 1<<20)
+		f.maxStateSize = max(min(f.maxStateSize, limit/memoryPerJSON*4), f.maxObjectSize)
+	}
 	s, err := checkpoints.Open(ctx, f.url, checkpoints.Options{MaxObjectSize: f.maxObjectSize, MaxStateSize: f.maxStateSize})
 	if err != nil {
 		return nil, usagef("--store: %w", err)
