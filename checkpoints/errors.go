@@ -21,6 +21,9 @@ var (
 	ErrUnsupported = errors.New("unsupported format")
 	// ErrTooLarge means an object is over Options.MaxObjectSize.
 	ErrTooLarge = errors.New("too large")
+	// ErrInvalidRunID means a run ID that cannot name a run: a mistake of
+	// the caller's, not of the store.
+	ErrInvalidRunID = errors.New("not a run ID")
 )
 
 // ObjectError is an error about one stored object. It names the run, the

@@ -106,7 +106,7 @@ var runIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$`)
 // digits, '.', '_' or '-', starting with a letter or digit.
 func CheckRunID(id string) error {
 	if !runIDPattern.MatchString(id) {
-		return fmt.Errorf("run ID %q: use 1 to 253 letters, digits, '.', '_' or '-', starting with a letter or digit", id)
+		return fmt.Errorf("run ID %q: use 1 to 253 letters, digits, '.', '_' or '-', starting with a letter or digit: %w", id, ErrInvalidRunID)
 	}
 	return nil
 }

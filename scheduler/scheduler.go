@@ -242,7 +242,7 @@ func (s *Scheduler) sync(ctx context.Context, name string, sc *schedule) time.Ti
 func (s *Scheduler) retry(name string, now time.Time) time.Time {
 	s.queue.AddRateLimited(name)
 	// The rate limiter's delay: retryBase doubling with each requeue.
-	return now.Add(retryBase << (s.queue.NumRequeues(name) - 1))
+	return now.Add(retryBase << min(s.queue.NumRequeues(name)-1, launchTries-1))
 }
 
 // failed handles a slot that did not start. A user's mistake (a
@@ -265,7 +265,7 @@ func (s *Scheduler) failed(ctx context.Context, e *Entry, slot time.Time, err er
 	ev.Reason = ReasonSlotNotStarted
 	switch {
 	case tries >= launchTries:
-		ev.Message = fmt.Sprintf("slot not started after %d tries; giving up until the scheduler restarts", tries)
+		ev.Message = fmt.Sprintf("slot not started after %d tries; giving up on it: a restart starts it if no later slot has started, else graphjob backfill does", tries)
 		s.event(ev)
 		return true
 	case tries == 1:

@@ -75,7 +75,7 @@ func TestCheckpointCommands(t *testing.T) {
 		{"runs show: why an attempt stopped", []string{"runs", "show", "r1", "--store", url}, 0, "", ": storage unreachable\n  #2 ", ""},
 		{"runs history", []string{"runs", "history", "r1", "--store", url}, 0, "", "ATTEMPT  STARTED              WHERE     STEPS  ENDED   LAST SEEN", ""},
 		{"a bad -o", []string{"runs", "list", "--store", url, "-o", "yaml"}, 2, "", "", "--output \"yaml\": use table or json"},
-		{"a bad run ID", []string{"checkpoints", "show", "../x", "--store", url}, 1, "", "", "run ID \"../x\""},
+		{"a bad run ID", []string{"checkpoints", "show", "../x", "--store", url}, 2, "", "", "run ID \"../x\""},
 		{"a bad store", []string{"runs", "list", "--store", "nosuch://x"}, 2, "", "", "--store"},
 	}
 	for _, tt := range tests {

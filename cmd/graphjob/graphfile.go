@@ -44,7 +44,10 @@ func readGraph(ctx context.Context, file string) ([]byte, error) {
 	}
 	key := strings.TrimPrefix(u.Path, "/")
 	if u.Scheme == "file" {
-		return readGraph(ctx, u.Path)
+		if u.Host == "." { // file://./rel/path, as store URLs write a relative path
+			return readLocal(strings.TrimPrefix(u.Path, "/"), spec.MaxFileSize)
+		}
+		return readLocal(u.Path, spec.MaxFileSize)
 	}
 	if key == "" {
 		return nil, errors.New("the URL names no object: write SCHEME://BUCKET/PATH/graph.yaml")

@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 	"github.com/spf13/cobra"
 
+	"github.com/graphjob/graphjob/checkpoints"
 	"github.com/graphjob/graphjob/contract"
 	"github.com/graphjob/graphjob/runner"
 	"github.com/graphjob/graphjob/spec"
@@ -49,7 +50,7 @@ func exitCode(err error) int {
 		return e.code
 	}
 	var usage usageError
-	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) || errors.Is(err, spec.ErrInvalidInput) {
+	if errors.As(err, &usage) || errors.Is(err, spec.ErrInvalid) || errors.Is(err, checkpoints.ErrInvalidRunID) || errors.Is(err, spec.ErrInvalidInput) {
 		return contract.ExitInvalid
 	}
 	return runner.ExitCode(err)

@@ -94,6 +94,9 @@ func runGraph(ctx context.Context, g *globals, f *runFlags, file string, limitSe
 	if limitSet && (f.recursionLimit < 1 || f.recursionLimit > spec.MaxRecursionLimit) {
 		return usagef("--recursion-limit %d: give a number of supersteps between 1 and %d, as spec.recursionLimit", f.recursionLimit, spec.MaxRecursionLimit)
 	}
+	if f.drainTimeout < 0 {
+		return usagef("--drain-timeout %v: give a duration of 0 (the default, %v) or more", f.drainTimeout, contract.DefaultDrainTimeout)
+	}
 	if f.maxConcurrency < 1 || f.maxTasks < 1 {
 		return usagef("--max-concurrency %d, --max-tasks %d: give at least 1", f.maxConcurrency, f.maxTasks)
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/go-logr/zerologr"
@@ -236,8 +237,8 @@ func (p *schedulerEvents) Event(ev scheduler.Event) {
 	if ev.Err != nil {
 		msg += ": " + ev.Err.Error()
 	}
-	if len(msg) > 1000 { // an Event's note holds 1 kB
-		msg = msg[:1000]
+	if len(msg) > 1000 { // an Event's note holds 1 kB; cut between characters
+		msg = strings.ToValidUTF8(msg[:1000], "")
 	}
 	p.recorder.Eventf(p.pod, nil, typ, ev.Reason, "Schedule", "%s", msg)
 }
