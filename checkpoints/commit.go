@@ -33,7 +33,8 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	if err := CheckRunID(run); err != nil {
 		return nil, err
 	}
-	st := &Step{Run: run, Step: cp.Step, Time: s.opts.Now().UTC(), Channels: make(map[string]ValueRef, len(cp.Values)), Next: cp.Next}
+	st := &Step{Run: run, Step: cp.Step, Time: s.opts.Now().UTC(), Channels: make(map[string]ValueRef, len(cp.Values)),
+		Next: cp.Next, Joins: cp.Joins, Deferred: cp.Deferred}
 	switch {
 	case parent == nil && cp.Step != 0:
 		return nil, fmt.Errorf("run %s: committing step %d needs its parent, step %d", run, cp.Step, cp.Step-1)

@@ -92,7 +92,8 @@ func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, erro
 	if err != nil {
 		return nil, err
 	}
-	cp := graph.Checkpoint{Step: step, Values: make(map[string]any, len(st.Channels)), Versions: make(map[string]uint64, len(st.Channels)), Next: st.Next}
+	cp := graph.Checkpoint{Step: step, Values: make(map[string]any, len(st.Channels)), Versions: make(map[string]uint64, len(st.Channels)),
+		Next: st.Next, Joins: st.Joins, Deferred: st.Deferred}
 	chans := sortedKeys(st.Channels)
 	values := make([]any, len(chans))
 	holders := &holders{steps: map[int]func() (*Step, error){step: func() (*Step, error) { return st, nil }}}

@@ -47,6 +47,11 @@ type Step struct {
 	Values map[string]json.RawMessage `json:"values,omitempty"`
 	// Next lists the tasks due in the next superstep; none when the run is done.
 	Next []graph.Task `json:"next"`
+	// Joins and Deferred are what the run waits for besides Next: the
+	// sources of waiting edges that have run, and the deferred nodes due
+	// once nothing else is (graph.Checkpoint).
+	Joins    map[string][]string `json:"joins,omitempty"`
+	Deferred []string            `json:"deferred,omitempty"`
 	// Written counts the bytes of the values this commit wrote; unchanged
 	// channels cost nothing.
 	Written int64 `json:"written"`

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"reflect"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -39,14 +41,23 @@ type StateGraph[S any] struct {
 	nodes    map[string]*node[S]
 	order    []string             // node names in the order they were added
 	edges    map[string][]edge[S] // by source node, in the order they were added
+	joins    []join
 	err      error
 }
 
 type node[S any] struct {
-	name    string
-	fn      NodeFunc[S]
-	retry   RetryPolicy
-	timeout time.Duration
+	name     string
+	fn       NodeFunc[S]
+	retry    RetryPolicy
+	timeout  time.Duration
+	deferred bool
+}
+
+// join is a waiting edge: to runs once all of from have run.
+type join struct {
+	key  string // "join:a+b:c", as LangGraph names the channel
+	from []string
+	to   string
 }
 
 type edgeKind int
@@ -68,8 +79,9 @@ type edge[S any] struct {
 type NodeOption func(*nodeOptions)
 
 type nodeOptions struct {
-	retry   RetryPolicy
-	timeout time.Duration
+	retry    RetryPolicy
+	timeout  time.Duration
+	deferred bool
 }
 
 // WithRetry sets the node's retry policy. Without it a node runs once.
@@ -78,6 +90,12 @@ func WithRetry(p RetryPolicy) NodeOption { return func(o *nodeOptions) { o.retry
 // WithTimeout bounds each attempt of the node. The node's context is
 // cancelled with a TimeoutError as cause when d has passed.
 func WithTimeout(d time.Duration) NodeOption { return func(o *nodeOptions) { o.timeout = d } }
+
+// Deferred makes the node wait, once an edge has made it due, until nothing
+// else is left to run (LangGraph's defer=True): it runs after every branch of
+// a fan-out has finished, however uneven their depths. A deferred node made
+// due several times before it runs runs once.
+func Deferred() NodeOption { return func(o *nodeOptions) { o.deferred = true } }
 
 var validName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
@@ -166,7 +184,7 @@ func (g *StateGraph[S]) AddNode(name string, fn NodeFunc[S], opts ...NodeOption)
 	if o.timeout < 0 {
 		return g.fail(invalidf("node %q: negative timeout %s", name, o.timeout))
 	}
-	g.nodes[name] = &node[S]{name: name, fn: fn, retry: o.retry, timeout: o.timeout}
+	g.nodes[name] = &node[S]{name: name, fn: fn, retry: o.retry, timeout: o.timeout, deferred: o.deferred}
 	g.order = append(g.order, name)
 	return nil
 }
@@ -184,6 +202,33 @@ func (g *StateGraph[S]) AddEdge(from string, to ...string) error {
 		return err
 	}
 	g.edges[from] = append(g.edges[from], edge[S]{kind: staticEdge, to: to})
+	return nil
+}
+
+// AddJoin adds a waiting edge (LangGraph's add_edge([a, b], c)): to runs
+// once, in the superstep after every node in from has run since to last
+// ran through this edge, however many supersteps apart they finish. The
+// sources seen so far are part of every Checkpoint.
+func (g *StateGraph[S]) AddJoin(from []string, to string) error {
+	if len(from) == 0 {
+		return g.fail(invalidf("join to %q has no sources", to))
+	}
+	if to == END {
+		return g.fail(invalidf("join from %q cannot target END: it would run nothing", from))
+	}
+	for i, f := range from {
+		if slices.Contains(from[:i], f) {
+			return g.fail(invalidf("join to %q names source %q twice", to, f))
+		}
+		if err := g.checkEdge(f, to); err != nil {
+			return err
+		}
+	}
+	key := "join:" + strings.Join(from, "+") + ":" + to
+	if slices.ContainsFunc(g.joins, func(j join) bool { return j.key == key }) {
+		return g.fail(invalidf("join from %q to %q is added twice", from, to))
+	}
+	g.joins = append(g.joins, join{key: key, from: slices.Clone(from), to: to})
 	return nil
 }
 
@@ -246,21 +291,32 @@ func (g *StateGraph[S]) Compile() (*Graph[S], error) {
 	if len(g.edges[START]) == 0 {
 		return nil, invalidf("no entry point: call SetEntryPoint or AddEdge(START, ...)")
 	}
-	reached := map[string]bool{}
+	reached := map[string]bool{START: true}
 	queue := []string{START}
+	reach := func(t string) {
+		if t != END && !reached[t] {
+			reached[t] = true
+			queue = append(queue, t)
+		}
+	}
 	for len(queue) > 0 {
-		n := queue[0]
-		queue = queue[1:]
-		for _, e := range g.edges[n] {
-			to := e.to
-			if e.kind == conditionalEdge && len(to) == 0 {
-				to = g.order
-			}
-			for _, t := range to {
-				if t != END && !reached[t] {
-					reached[t] = true
-					queue = append(queue, t)
+		for len(queue) > 0 {
+			n := queue[0]
+			queue = queue[1:]
+			for _, e := range g.edges[n] {
+				to := e.to
+				if e.kind == conditionalEdge && len(to) == 0 {
+					to = g.order
 				}
+				for _, t := range to {
+					reach(t)
+				}
+			}
+		}
+		// A join's target is reached once all its sources are.
+		for _, j := range g.joins {
+			if !slices.ContainsFunc(j.from, func(f string) bool { return !reached[f] }) {
+				reach(j.to)
 			}
 		}
 	}
@@ -280,6 +336,7 @@ func (g *StateGraph[S]) Compile() (*Graph[S], error) {
 		nodes:    make(map[string]*node[S], len(g.nodes)),
 		order:    append([]string(nil), g.order...),
 		edges:    make(map[string][]edge[S], len(g.edges)),
+		joins:    slices.Clone(g.joins),
 	}
 	for i, ch := range g.channels {
 		cc := *ch

@@ -279,7 +279,7 @@ func TestRouting(t *testing.T) {
 		err   string
 	}{
 		{"one target", []string{"b"}, []string{"a", "b"}, ""},
-		{"several targets run in parallel", []string{"c", "b"}, []string{"a", "c", "b"}, ""},
+		{"several targets run in parallel, applied by name as in LangGraph", []string{"c", "b"}, []string{"a", "b", "c"}, ""},
 		{"END", []string{graph.END}, []string{"a"}, ""},
 		{"duplicates run once", []string{"b", "b"}, []string{"a", "b"}, ""},
 		{"undeclared destination", []string{"a"}, nil, `step 1: node "a": router returned "a", which is not among its destinations`},

@@ -10,11 +10,22 @@ import (
 // combined with its current value.
 type Reducer struct {
 	name string
-	// reduce combines cur with the updates, in task order. typ is the
-	// channel's Go type, nil for State channels.
-	reduce func(typ reflect.Type, cur any, updates []any) (any, error)
-	// check reports whether a channel of the Go type can use the reducer.
+	// reduce combines cur with the updates, in task order.
+	reduce func(rc reduction, cur any, updates []any) (any, error)
+	// kinds are the kinds of Go types the reducer fits; typ, when set, is
+	// the one type it fits (a NewReducer's).
 	kinds []reflect.Kind
+	typ   reflect.Type
+	// empty is the value of a channel never written, nil for none.
+	empty func(typ reflect.Type) any
+}
+
+// reduction is what a reducer knows besides the values: the channel's Go
+// type (nil for State channels) and, for the messages reducer, where new
+// message IDs come from.
+type reduction struct {
+	typ   reflect.Type
+	newID func() string
 }
 
 var (
@@ -23,17 +34,21 @@ var (
 	Replace = Reducer{name: "replace"}
 	// Append concatenates: a list written is appended element by element,
 	// any other value is appended as one element.
-	Append = Reducer{name: "append", reduce: appendValues, kinds: []reflect.Kind{reflect.Slice}}
+	Append = Reducer{name: "append", reduce: appendValues, kinds: []reflect.Kind{reflect.Slice}, empty: emptyList}
 	// Add sums numbers.
 	Add = Reducer{name: "add", reduce: addValues, kinds: []reflect.Kind{
-		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float32, reflect.Float64}}
+		reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Float32, reflect.Float64}, empty: emptyNumber}
 	// Merge sets the keys of each object written, keeping the others.
-	Merge = Reducer{name: "merge", reduce: mergeValues, kinds: []reflect.Kind{reflect.Map}}
+	Merge = Reducer{name: "merge", reduce: mergeValues, kinds: []reflect.Kind{reflect.Map}, empty: emptyObject}
+	// Messages keeps a conversation as LangGraph's add_messages does; see
+	// the package documentation.
+	Messages = Reducer{name: "messages", reduce: addMessages, kinds: []reflect.Kind{reflect.Slice}, empty: emptyList}
 )
 
-// ReducerByName returns the reducer called name: replace, append, add or merge.
+// ReducerByName returns the reducer called name: replace, append, add,
+// merge or messages.
 func ReducerByName(name string) (Reducer, bool) {
-	for _, r := range []Reducer{Replace, Append, Add, Merge} {
+	for _, r := range []Reducer{Replace, Append, Add, Merge, Messages} {
 		if r.name == name {
 			return r, true
 		}
@@ -52,6 +67,12 @@ func (r Reducer) String() string {
 func (r Reducer) isReplace() bool { return r.reduce == nil }
 
 func (r Reducer) check(t reflect.Type) error {
+	if r.typ != nil {
+		if t == r.typ || r.typ.Kind() == reflect.Interface && t.Kind() == reflect.Interface {
+			return nil
+		}
+		return fmt.Errorf("reducer %s works on %s, not %s", r, r.typ, t)
+	}
 	if r.isReplace() || t.Kind() == reflect.Interface {
 		return nil
 	}
@@ -65,7 +86,8 @@ func (r Reducer) check(t reflect.Type) error {
 
 var anySlice = reflect.TypeFor[[]any]()
 
-func appendValues(typ reflect.Type, cur any, updates []any) (any, error) {
+func appendValues(rc reduction, cur any, updates []any) (any, error) {
+	typ := rc.typ
 	if typ == nil || typ.Kind() == reflect.Interface {
 		typ = anySlice
 	}
@@ -131,7 +153,8 @@ func appendValues(typ reflect.Type, cur any, updates []any) (any, error) {
 	return out.Interface(), nil
 }
 
-func addValues(typ reflect.Type, cur any, updates []any) (any, error) {
+func addValues(rc reduction, cur any, updates []any) (any, error) {
+	typ := rc.typ
 	if typ != nil && typ.Kind() != reflect.Interface {
 		sum := reflect.New(typ).Elem()
 		if cur != nil {
@@ -175,7 +198,8 @@ func addValues(typ reflect.Type, cur any, updates []any) (any, error) {
 	return isum, nil
 }
 
-func mergeValues(typ reflect.Type, cur any, updates []any) (any, error) {
+func mergeValues(rc reduction, cur any, updates []any) (any, error) {
+	typ := rc.typ
 	if typ == nil || typ.Kind() == reflect.Interface {
 		out := State{}
 		for _, v := range append([]any{cur}, updates...) {
@@ -204,4 +228,89 @@ func mergeValues(typ reflect.Type, cur any, updates []any) (any, error) {
 		}
 	}
 	return out.Interface(), nil
+}
+
+// emptyList, emptyNumber and emptyObject are the values of channels never
+// written, as LangGraph's: an append channel reads as an empty list, not as
+// null. typ is nil for State channels.
+func emptyList(typ reflect.Type) any {
+	if typ == nil || typ.Kind() == reflect.Interface {
+		return []any{}
+	}
+	return reflect.MakeSlice(typ, 0, 0).Interface()
+}
+
+func emptyNumber(typ reflect.Type) any {
+	if typ == nil || typ.Kind() == reflect.Interface {
+		return int64(0)
+	}
+	return reflect.Zero(typ).Interface()
+}
+
+func emptyObject(typ reflect.Type) any {
+	if typ == nil || typ.Kind() == reflect.Interface {
+		return State{}
+	}
+	return reflect.MakeMap(typ).Interface()
+}
+
+// NewReducer returns a reducer that folds each update written to a channel
+// into its value with fn, in task order (LangGraph's reducer functions). T
+// is the channel's type (any for State channels); an update is converted to
+// U, and a channel never written is T's zero value. name is how errors and
+// descriptions call it.
+func NewReducer[T, U any](name string, fn func(old T, update U) (T, error)) Reducer {
+	t, u := reflect.TypeFor[T](), reflect.TypeFor[U]()
+	return Reducer{name: name, typ: t, reduce: func(_ reduction, cur any, updates []any) (any, error) {
+		var acc T
+		if cur != nil {
+			cv, err := convert(t, cur)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+			acc = cv.Interface().(T)
+		}
+		for _, up := range updates {
+			var uv U
+			if up != nil {
+				v, err := convert(u, up)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", name, err)
+				}
+				uv = v.Interface().(U)
+			}
+			var err error
+			if acc, err = fn(acc, uv); err != nil {
+				return nil, fmt.Errorf("%s: %w", name, err)
+			}
+		}
+		return acc, nil
+	}}
+}
+
+// Overwrite is an update that sets a channel to Value whatever its reducer:
+// an append or messages channel is cleared this way (LangGraph's Overwrite).
+// The other writes of the channel in that superstep are ignored; two
+// Overwrites of one channel in one superstep are an error. In JSON (an exec
+// or http node's output) it is {"__overwrite__": value}.
+type Overwrite struct {
+	Value any
+}
+
+// overwriteKey is the JSON form of an Overwrite.
+const overwriteKey = "__overwrite__"
+
+// overwriteOf reports whether v is an Overwrite, in Go or JSON form.
+func overwriteOf(v any) (any, bool) {
+	switch o := v.(type) {
+	case Overwrite:
+		return o.Value, true
+	case *Overwrite:
+		return o.Value, o != nil
+	case map[string]any:
+		if x, ok := o[overwriteKey]; ok && len(o) == 1 {
+			return x, true
+		}
+	}
+	return nil, false
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"slices"
 	"sync"
@@ -18,6 +19,7 @@ type Graph[S any] struct {
 	nodes    map[string]*node[S]
 	order    []string
 	edges    map[string][]edge[S]
+	joins    []join
 }
 
 // Task is one unit of work of a superstep: a node, and for map tasks the item.
@@ -40,6 +42,12 @@ type Checkpoint struct {
 	// Next lists the tasks due in the next superstep, in order. A run with
 	// no tasks due is finished.
 	Next []Task `json:"next"`
+	// Joins holds, for each waiting edge (AddJoin) some of whose sources
+	// have run since its target last ran through it, those sources, by the
+	// edge's name ("join:a+b:c").
+	Joins map[string][]string `json:"joins,omitempty"`
+	// Deferred lists the Deferred nodes that are due once Next is empty.
+	Deferred []string `json:"deferred,omitempty"`
 }
 
 // TaskInfo describes the task a node runs as.
@@ -76,11 +84,28 @@ func (g *Graph[S]) Invoke(ctx context.Context, input S, opts ...RunOption) (S, e
 	return g.Resume(ctx, cp, opts...)
 }
 
-// Start returns the run's first boundary (step 0): the input's values and the
-// tasks that START's edges pick.
+// Start returns the run's first boundary (step 0): the input applied to the
+// empty state, and the tasks that START's edges pick.
+//
+// The input is an update, applied with each channel's reducer as a node's
+// would be (LangGraph's input step): for a State, each key it has; for a
+// struct, each field that is not its zero value. A channel never written
+// holds its reducer's empty value (an append or messages channel an empty
+// list, merge an empty object, add zero) and, in a struct, a nil slice or
+// map field an empty one.
 func (g *Graph[S]) Start(ctx context.Context, input S, opts ...RunOption) (Checkpoint, error) {
 	cfg := newRunConfig(opts)
-	r := &run[S]{g: g, cfg: &cfg, state: g.access.clone(input), versions: make([]uint64, len(g.channels))}
+	r := &run[S]{g: g, cfg: &cfg, state: g.access.clone(*new(S)), versions: make([]uint64, len(g.channels)), joins: map[string][]string{}}
+	for _, c := range g.channels {
+		if v := c.empty(); v != nil {
+			if err := g.access.set(&r.state, c, v); err != nil {
+				return Checkpoint{}, fmt.Errorf("channel %q: %w", c.name, err)
+			}
+		}
+	}
+	if err := r.apply(0, []Task{{Node: START}}, []Update{g.inputUpdate(input)}); err != nil {
+		return Checkpoint{}, fmt.Errorf("input: %w", errors.Unwrap(err))
+	}
 	for i := range r.versions {
 		r.versions[i] = 1
 	}
@@ -88,6 +113,20 @@ func (g *Graph[S]) Start(ctx context.Context, input S, opts ...RunOption) (Check
 		return Checkpoint{}, err
 	}
 	return r.checkpoint(), nil
+}
+
+// inputUpdate is the update an input makes.
+func (g *Graph[S]) inputUpdate(input S) Update {
+	if m, ok := any(input).(State); ok {
+		return m
+	}
+	u := Update{}
+	for _, c := range g.channels {
+		if v := reflect.ValueOf(g.access.get(&input, c)); v.IsValid() && !v.IsZero() {
+			u[c.name] = v.Interface()
+		}
+	}
+	return u
 }
 
 // Resume continues a run from a boundary until no tasks are due, and returns
@@ -136,7 +175,8 @@ func (g *Graph[S]) State(cp Checkpoint) (S, error) {
 }
 
 func (g *Graph[S]) restore(cp Checkpoint, cfg *runConfig) (*run[S], error) {
-	r := &run[S]{g: g, cfg: cfg, step: cp.Step, state: g.access.clone(*new(S)), versions: make([]uint64, len(g.channels)), next: cp.Next}
+	r := &run[S]{g: g, cfg: cfg, step: cp.Step, state: g.access.clone(*new(S)), versions: make([]uint64, len(g.channels)), next: cp.Next,
+		joins: map[string][]string{}, deferred: slices.Clone(cp.Deferred)}
 	for i, c := range g.channels {
 		if v, ok := cp.Values[c.name]; ok {
 			if err := g.access.set(&r.state, c, v); err != nil {
@@ -149,6 +189,23 @@ func (g *Graph[S]) restore(cp Checkpoint, cfg *runConfig) (*run[S], error) {
 		if g.nodes[t.Node] == nil {
 			return nil, fmt.Errorf("checkpoint at step %d: task of unknown node %q", cp.Step, t.Node)
 		}
+	}
+	for _, name := range cp.Deferred {
+		if n := g.nodes[name]; n == nil || !n.deferred {
+			return nil, fmt.Errorf("checkpoint at step %d: %q is not a deferred node of the graph", cp.Step, name)
+		}
+	}
+	for key, seen := range cp.Joins {
+		i := slices.IndexFunc(g.joins, func(j join) bool { return j.key == key })
+		if i < 0 {
+			return nil, fmt.Errorf("checkpoint at step %d: the graph has no waiting edge %q", cp.Step, key)
+		}
+		for _, f := range seen {
+			if !slices.Contains(g.joins[i].from, f) {
+				return nil, fmt.Errorf("checkpoint at step %d: %q is not a source of waiting edge %q", cp.Step, f, key)
+			}
+		}
+		r.joins[key] = slices.Clone(seen)
 	}
 	for i := range cfg.pending {
 		if i < 0 || i >= len(cp.Next) {
@@ -167,7 +224,9 @@ type run[S any] struct {
 	state    S
 	versions []uint64
 	next     []Task
-	pending  map[int]Update // updates of the next superstep's tasks that finished before a resume
+	joins    map[string][]string // sources seen, by waiting edge
+	deferred []string            // deferred nodes due once next is empty
+	pending  map[int]Update      // updates of the next superstep's tasks that finished before a resume
 }
 
 func (r *run[S]) checkpoint() Checkpoint {
@@ -176,6 +235,13 @@ func (r *run[S]) checkpoint() Checkpoint {
 		Values:   make(map[string]any, len(r.g.channels)),
 		Versions: make(map[string]uint64, len(r.g.channels)),
 		Next:     slices.Clone(r.next),
+		Deferred: slices.Clone(r.deferred),
+	}
+	for key, seen := range r.joins {
+		if cp.Joins == nil {
+			cp.Joins = make(map[string][]string, len(r.joins))
+		}
+		cp.Joins[key] = slices.Clone(seen)
 	}
 	for i, c := range r.g.channels {
 		cp.Values[c.name] = r.g.access.get(&r.state, c)
@@ -350,18 +416,13 @@ func (r *run[S]) apply(step int, tasks []Task, updates []Update) error {
 			continue
 		}
 		c := chans[ci]
-		v := ws[0]
-		if c.reducer.isReplace() {
-			if len(ws) > 1 {
-				return &ConflictError{Step: step, Channel: c.name, Nodes: [2]string{tasks[writers[ci][0]].Node, tasks[writers[ci][1]].Node}}
-			}
-		} else {
-			var err error
-			if v, err = c.reducer.reduce(c.typ, r.g.access.get(&state, c), ws); err != nil {
-				return &NodeError{Node: tasks[writers[ci][0]].Node, Step: step, Attempts: 1, Err: fmt.Errorf("channel %q: %w", c.name, err)}
-			}
+		v, err := r.reduce(step, c, r.g.access.get(&state, c), ws)
+		if err == nil {
+			err = r.g.access.set(&state, c, v)
+		} else if c.reducer.isReplace() && len(ws) > 1 {
+			return &ConflictError{Step: step, Channel: c.name, Nodes: [2]string{tasks[writers[ci][0]].Node, tasks[writers[ci][1]].Node}}
 		}
-		if err := r.g.access.set(&state, c, v); err != nil {
+		if err != nil {
 			return &NodeError{Node: tasks[writers[ci][0]].Node, Step: step, Attempts: 1, Err: fmt.Errorf("channel %q: %w", c.name, err)}
 		}
 		r.versions[ci]++
@@ -369,6 +430,30 @@ func (r *run[S]) apply(step int, tasks []Task, updates []Update) error {
 	r.state = state
 	return nil
 }
+
+// reduce combines the writes of one channel in a superstep with its value.
+// An Overwrite sets the value, whatever the other writes.
+func (r *run[S]) reduce(step int, c *channel, cur any, ws []any) (any, error) {
+	for i, w := range ws {
+		if v, ok := overwriteOf(w); ok {
+			for _, later := range ws[i+1:] {
+				if _, again := overwriteOf(later); again {
+					return nil, Permanent(fmt.Errorf("two overwrites in one superstep; write it once"))
+				}
+			}
+			return v, nil
+		}
+	}
+	if c.reducer.isReplace() {
+		if len(ws) > 1 {
+			return nil, errConflict
+		}
+		return ws[0], nil
+	}
+	return c.reducer.reduce(reduction{typ: c.typ, newID: messageIDs(r.cfg.runID, step, c.name)}, cur, ws)
+}
+
+var errConflict = errors.New("conflicting writes")
 
 func (r *run[S]) unknownChannels(u Update) error {
 	var unknown []string
@@ -389,25 +474,32 @@ func (r *run[S]) channelNames() []string {
 	return names
 }
 
-// route follows the edges of the nodes the tasks ran, in task order, and sets
-// the tasks due next. Each source's edges are followed once per superstep,
-// against the state after it. A node triggered several times is due once;
-// map tasks are each due.
+// route follows the edges of the nodes the tasks ran and sets the tasks due
+// next, in LangGraph's order: the nodes that edges made due, by name, then the
+// map tasks, in the order their edges gave them. Each source's edges are
+// followed once per superstep, in task order, against the state after it. A
+// node made due several times is due once; a Deferred node waits until nothing
+// else is due.
 func (r *run[S]) route(ctx context.Context, tasks []Task) error {
-	var next []Task
-	triggered := map[string]bool{}
-	followed := map[string]bool{}
+	var due []string
+	var mapped []Task
 	trigger := func(name string) {
-		if name != END && !triggered[name] {
-			triggered[name] = true
-			next = append(next, Task{Node: name})
+		switch {
+		case name == END:
+		case r.g.nodes[name].deferred:
+			if !slices.Contains(r.deferred, name) {
+				r.deferred = append(r.deferred, name)
+			}
+		case !slices.Contains(due, name):
+			due = append(due, name)
 		}
 	}
+	var ran []string
 	for _, t := range tasks {
-		if followed[t.Node] {
+		if slices.Contains(ran, t.Node) {
 			continue
 		}
-		followed[t.Node] = true
+		ran = append(ran, t.Node)
 		for _, e := range r.g.edges[t.Node] {
 			switch e.kind {
 			case staticEdge:
@@ -430,17 +522,42 @@ func (r *run[S]) route(ctx context.Context, tasks []Task) error {
 				if err != nil {
 					return r.routeError(t.Node, fmt.Errorf("map items: %w", err))
 				}
-				if len(next)+len(items) > r.cfg.maxTasks {
+				if n := len(mapped) + len(items); n > r.cfg.maxTasks {
 					return r.routeError(t.Node, fmt.Errorf("map items: %d items for %q make %d tasks in the next superstep, over the limit of %d (WithMaxTasks; --max-tasks): split the work into batches, or raise the limit",
-						len(items), e.to[0], len(next)+len(items), r.cfg.maxTasks))
+						len(items), e.to[0], n, r.cfg.maxTasks))
 				}
 				for _, it := range items {
-					next = append(next, Task{Node: e.to[0], Item: it, HasItem: true})
+					mapped = append(mapped, Task{Node: e.to[0], Item: it, HasItem: true})
 				}
 			}
 		}
 	}
-	r.next = next
+	for _, j := range r.g.joins {
+		seen := r.joins[j.key]
+		for _, f := range j.from {
+			if slices.Contains(ran, f) && !slices.Contains(seen, f) {
+				seen = append(seen, f)
+			}
+		}
+		switch {
+		case len(seen) == len(j.from):
+			delete(r.joins, j.key)
+			trigger(j.to)
+		case len(seen) > 0:
+			slices.Sort(seen)
+			r.joins[j.key] = seen
+		}
+	}
+	slices.Sort(due)
+	if len(due) == 0 && len(mapped) == 0 {
+		due, r.deferred = r.deferred, nil
+		slices.Sort(due)
+	}
+	r.next = make([]Task, 0, len(due)+len(mapped))
+	for _, name := range due {
+		r.next = append(r.next, Task{Node: name})
+	}
+	r.next = append(r.next, mapped...)
 	return nil
 }
 

@@ -27,6 +27,24 @@ type channel struct {
 	field   int          // struct field index; -1 for State channels
 }
 
+// empty is the channel's value before anything is written to it: its
+// reducer's empty value, or for a struct field an empty slice or map rather
+// than nil; nil for none.
+func (c *channel) empty() any {
+	if c.reducer.empty != nil {
+		return c.reducer.empty(c.typ)
+	}
+	switch {
+	case c.typ == nil:
+		return nil
+	case c.typ.Kind() == reflect.Slice:
+		return reflect.MakeSlice(c.typ, 0, 0).Interface()
+	case c.typ.Kind() == reflect.Map:
+		return reflect.MakeMap(c.typ).Interface()
+	}
+	return nil
+}
+
 // access reads and writes channels of a state of type S.
 type access[S any] interface {
 	get(s *S, c *channel) any

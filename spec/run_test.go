@@ -108,7 +108,7 @@ func TestYAMLGraphs(t *testing.T) {
         - to: other
 `,
 			input: map[string]any{"n": 12},
-			want:  `{"n":12,"seen":["start","even","big"]}`,
+			want:  `{"n":12,"seen":["start","big","even"]}`, // applied by node name, as LangGraph does
 		},
 		{
 			desc: "map items under their own name, with run info",

@@ -111,7 +111,14 @@ func chain(t *testing.T, s *checkpoints.Store, run string, n int) []*checkpoints
 // checkpointAt is the state of the suite's run after step i.
 func checkpointAt(i int) graph.Checkpoint {
 	next := []graph.Task{{Node: "work"}, {Node: "fan", Item: int64(i), HasItem: true}}
+	var joins map[string][]string
+	var deferred []string
+	if i%2 == 1 { // what a run waits for besides next is kept too
+		joins, deferred = map[string][]string{"join:a+b:c": {"a"}}, []string{"d"}
+	}
 	return graph.Checkpoint{
+		Joins:    joins,
+		Deferred: deferred,
 		Step: i,
 		Values: map[string]any{
 			"count": int64(i),
