@@ -130,9 +130,20 @@ func (g *StateGraph[S]) fail(err error) error {
 	return err
 }
 
+// A ChannelOption configures one channel.
+type ChannelOption func(*channel)
+
+// Default sets the value a channel has before anything is written to it,
+// instead of its reducer's empty value. Each run starts from its own copy of
+// lists and objects (JSON-like values); other values are shared and must not
+// be changed.
+func Default(v any) ChannelOption {
+	return func(c *channel) { c.def, c.hasDef = v, true }
+}
+
 // AddChannel declares a channel of a State graph, or sets the reducer of a
 // struct graph's channel.
-func (g *StateGraph[S]) AddChannel(name string, r Reducer) error {
+func (g *StateGraph[S]) AddChannel(name string, r Reducer, opts ...ChannelOption) error {
 	if !validName.MatchString(name) {
 		return g.fail(invalidf("channel name %q: use letters, digits, '_', '.' and '-', starting with a letter or '_'", name))
 	}
@@ -144,12 +155,24 @@ func (g *StateGraph[S]) AddChannel(name string, r Reducer) error {
 			return g.fail(invalidf("channel %q: %v", name, err))
 		}
 		c.reducer = r
+		for _, o := range opts {
+			o(c)
+		}
+		if c.hasDef {
+			if _, err := convert(c.typ, c.def); err != nil {
+				return g.fail(invalidf("channel %q: default: %v", name, err))
+			}
+		}
 		return nil
 	}
 	if _, ok := g.access.(mapAccess[S]); !ok {
 		return g.fail(invalidf("channel %q: the state struct has no such field", name))
 	}
-	g.channels = append(g.channels, &channel{name: name, reducer: r, field: -1})
+	c := &channel{name: name, reducer: r, field: -1}
+	for _, o := range opts {
+		o(c)
+	}
+	g.channels = append(g.channels, c)
 	return nil
 }
 

@@ -297,8 +297,8 @@ type Overwrite struct {
 	Value any
 }
 
-// overwriteKey is the JSON form of an Overwrite.
-const overwriteKey = "__overwrite__"
+// OverwriteKey is the key of an Overwrite's JSON form: {"__overwrite__": value}.
+const OverwriteKey = "__overwrite__"
 
 // overwriteOf reports whether v is an Overwrite, in Go or JSON form.
 func overwriteOf(v any) (any, bool) {
@@ -308,7 +308,7 @@ func overwriteOf(v any) (any, bool) {
 	case *Overwrite:
 		return o.Value, o != nil
 	case map[string]any:
-		if x, ok := o[overwriteKey]; ok && len(o) == 1 {
+		if x, ok := o[OverwriteKey]; ok && len(o) == 1 {
 			return x, true
 		}
 	}

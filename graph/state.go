@@ -25,12 +25,17 @@ type channel struct {
 	reducer Reducer
 	typ     reflect.Type // the value's Go type; nil for State channels, which hold any value
 	field   int          // struct field index; -1 for State channels
+	def     any          // set by Default
+	hasDef  bool
 }
 
 // empty is the channel's value before anything is written to it: its
-// reducer's empty value, or for a struct field an empty slice or map rather
-// than nil; nil for none.
+// Default, its reducer's empty value, or for a struct field an empty slice or
+// map rather than nil; nil for none.
 func (c *channel) empty() any {
+	if c.hasDef {
+		return cloneJSON(c.def)
+	}
 	if c.reducer.empty != nil {
 		return c.reducer.empty(c.typ)
 	}
@@ -182,3 +187,22 @@ func convertNumber(t reflect.Type, rv reflect.Value) (reflect.Value, bool) {
 func isInt(k reflect.Kind) bool { return k >= reflect.Int && k <= reflect.Int64 }
 
 func isFloat(k reflect.Kind) bool { return k == reflect.Float32 || k == reflect.Float64 }
+
+// cloneJSON copies the lists and objects of a JSON-like value.
+func cloneJSON(v any) any {
+	switch x := v.(type) {
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = cloneJSON(e)
+		}
+		return out
+	case map[string]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			out[k] = cloneJSON(e)
+		}
+		return out
+	}
+	return v
+}

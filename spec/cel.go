@@ -79,6 +79,11 @@ func (p *stateProvider) FindStructFieldType(name, field string) (*types.FieldTyp
 	return p.Provider.FindStructFieldType(name, field)
 }
 
+// celLibraries are the extensions every expression has.
+func celLibraries() []cel.EnvOption {
+	return []cel.EnvOption{ext.Strings(), ext.Math(), ext.Lists(), ext.Encoders()}
+}
+
 // envs holds the CEL environments of a graph file: for edges (state), for
 // nodes (state, run) and for nodes that map edges target (also the item).
 type envs struct {
@@ -91,11 +96,10 @@ func newEnvs(channels []*channelSpec) (*envs, error) {
 	if err != nil {
 		return nil, err
 	}
-	edge, err := cel.NewEnv(
+	edge, err := cel.NewEnv(append(celLibraries(),
 		cel.CustomTypeProvider(p),
 		cel.Variable("state", cel.ObjectType(stateTypeName)),
-		ext.Strings(), ext.Math(), ext.Lists(), ext.Encoders(),
-	)
+	)...)
 	if err != nil {
 		return nil, err
 	}

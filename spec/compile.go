@@ -51,9 +51,11 @@ func (c *compiler) build() *graph.Graph[graph.State] {
 	if len(c.errs) > 0 {
 		return nil // unreachable nodes would only repeat the errors above
 	}
-	if err := g.SetEntryPoint(c.doc.entry...); err != nil {
-		c.errorf(c.doc.entryPos, "%v", err)
-		return nil
+	if len(c.doc.entry) > 0 {
+		if err := g.SetEntryPoint(c.doc.entry...); err != nil {
+			c.errorf(c.doc.entryPos, "%v", err)
+			return nil
+		}
 	}
 	runnable, err := g.Compile()
 	if err != nil {
@@ -79,33 +81,69 @@ func (c *compiler) compileErrors(err error) {
 
 func (c *compiler) channels(g *graph.StateGraph[graph.State]) {
 	for _, ch := range c.doc.state {
-		r, ok := graph.ReducerByName(ch.reducer)
-		switch {
-		case !ok:
-			c.errorf(ch.pos, "channel %q: unknown reducer %q; use replace, append, add or merge", ch.name, ch.reducer)
-		case !celIdent.MatchString(ch.name):
-			c.errorf(ch.pos, "channel name %q must be a CEL identifier: letters, digits and '_', not starting with a digit", ch.name)
-		case !reducerFits(ch.reducer, ch.typ):
-			c.errorf(ch.pos, "channel %q: reducer %s does not fit type %s; append needs a list, add a number, merge an object", ch.name, ch.reducer, ch.typ)
-		default:
-			if err := g.AddChannel(ch.name, r); err != nil {
-				c.errorf(ch.pos, "channel %q: %v", ch.name, err)
-			}
-		}
 		if ch.hasDefault {
 			v, err := ch.typ.coerce(ch.def)
 			if err != nil {
 				c.errorf(ch.defPos, "channel %q: default %v", ch.name, err)
 			}
 			ch.def = v
+		} else {
+			ch.def = ch.typ.zero()
 		}
 		c.byName[ch.name] = ch
+		r, ok := graph.ReducerByName(ch.reducer)
+		if ch.reducerCEL != nil {
+			r, ok = c.celReducer(ch)
+		}
+		switch {
+		case !ok && ch.reducerCEL != nil: // reported
+		case !ok:
+			c.errorf(ch.pos, "channel %q: unknown reducer %q; use replace, append, add, merge, messages or {cel: EXPRESSION}", ch.name, ch.reducer)
+		case !celIdent.MatchString(ch.name):
+			c.errorf(ch.pos, "channel name %q must be a CEL identifier: letters, digits and '_', not starting with a digit", ch.name)
+		case !reducerFits(ch.reducer, ch.typ):
+			c.errorf(ch.pos, "channel %q: reducer %s does not fit type %s; append and messages need a list, add a number, merge an object", ch.name, ch.reducer, ch.typ)
+		default:
+			if err := g.AddChannel(ch.name, r, graph.Default(ch.def)); err != nil {
+				c.errorf(ch.pos, "channel %q: %v", ch.name, err)
+			}
+		}
 	}
+}
+
+// celReducer compiles a channel's reducer: {cel: EXPRESSION}, an expression
+// of old (the channel's value) and new (one value written), both of the
+// channel's type, giving the new value.
+func (c *compiler) celReducer(ch *channelSpec) (graph.Reducer, bool) {
+	t := ch.typ.cel()
+	env, err := cel.NewEnv(append(celLibraries(), cel.Variable("old", t), cel.Variable("new", t))...)
+	if err != nil {
+		c.errorf(ch.reducerCEL.pos, "CEL environment: %v", err)
+		return graph.Reducer{}, false
+	}
+	want, desc := setType(ch)
+	prg := c.compile(env, *ch.reducerCEL, want, desc)
+	if prg == nil {
+		return graph.Reducer{}, false
+	}
+	return graph.NewReducer("cel reducer of "+ch.name, func(old, update any) (any, error) {
+		if old == nil {
+			old = ch.typ.zero()
+		}
+		v, err := prg.eval(context.Background(), map[string]any{"old": old, "new": update})
+		if err == nil {
+			v, err = ch.typ.coerce(v)
+		}
+		if err != nil {
+			return nil, graph.Permanent(err)
+		}
+		return v, nil
+	}), true
 }
 
 func reducerFits(reducer string, t valueType) bool {
 	switch reducer {
-	case "append":
+	case "append", "messages":
 		return t == typeList || t == typeAny
 	case "add":
 		return t == typeInt || t == typeFloat || t == typeAny
@@ -160,6 +198,9 @@ func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []s
 	}
 	if d := n.attemptTimeout(); d > 0 {
 		opts = append(opts, graph.WithTimeout(d))
+	}
+	if n.deferred {
+		opts = append(opts, graph.Deferred())
 	}
 	if fn != nil {
 		if err := g.AddNode(n.name, fn, opts...); err != nil {
@@ -220,7 +261,7 @@ func (c *compiler) setNode(env *cel.Env, n *nodeSpec, items []string) graph.Node
 func setType(ch *channelSpec) (func(*cel.Type) bool, string) {
 	want := ch.typ.cel()
 	switch ch.reducer {
-	case "append":
+	case "append", "messages":
 		return nil, ""
 	case "add":
 		return func(t *cel.Type) bool { return t.IsExactType(cel.IntType) || t.IsExactType(cel.DoubleType) }, "a number for an add channel"
@@ -234,11 +275,20 @@ func setType(ch *channelSpec) (func(*cel.Type) bool, string) {
 }
 
 // writeValue checks a value written to a channel: the channel's type for
-// replace, a number for add, an object for merge, anything list-like for
-// append (a list is appended element by element).
+// replace and a CEL reducer, a number for add, an object for merge, anything
+// for append (a list is appended element by element) and messages (whose
+// reducer checks them).
 func writeValue(ch *channelSpec, v any) (any, error) {
+	if m, ok := v.(map[string]any); ok && len(m) == 1 && m[graph.OverwriteKey] != nil {
+		// An overwrite sets the channel whatever its reducer: a value of its type.
+		out, err := ch.typ.coerce(m[graph.OverwriteKey])
+		if err != nil {
+			return nil, fmt.Errorf("channel %q: overwrite: %w", ch.name, err)
+		}
+		return graph.Overwrite{Value: out}, nil
+	}
 	switch ch.reducer {
-	case "append":
+	case "append", "messages":
 		return v, nil
 	case "add":
 		switch v.(type) {
@@ -277,32 +327,48 @@ func (c *compiler) nodeNames() []string {
 }
 
 func (c *compiler) edge(g *graph.StateGraph[graph.State], e *edgeSpec) {
-	if e.from == "" || !c.checkTarget(e.pos, e.from, "edge from") {
-		return
+	ok := len(e.from) > 0 // none: the parser said why
+	for _, f := range e.from {
+		ok = c.checkSource(e.fromPos, f) && ok
 	}
-	if e.from == graph.END {
-		c.errorf(e.pos, "an edge cannot start at END")
-		return
-	}
-	ok := true
 	for _, t := range e.to {
 		ok = c.checkTarget(e.toPos, t, "edge to") && ok
 	}
-	switch {
-	case !ok:
-	case len(e.to) > 0:
-		ok = g.AddEdge(e.from, e.to...) == nil
-	case e.when != nil:
-		ok = c.whenEdge(g, e)
-	case e.mapTo != nil:
-		ok = c.mapEdge(g, e)
+	if !ok {
+		return
 	}
-	if !ok && len(c.errs) == 0 {
-		c.errorf(e.pos, "edge from %q could not be added", e.from)
+	var err error
+	switch from := e.from[0]; {
+	case len(e.from) > 1:
+		if len(e.to) == 1 { // otherwise the parser said why
+			err = g.AddJoin(e.from, e.to[0])
+		}
+	case len(e.to) > 0:
+		err = g.AddEdge(from, e.to...)
+	case e.when != nil:
+		err = c.whenEdge(g, e, from)
+	case e.mapTo != nil:
+		err = c.mapEdge(g, e, from)
+	}
+	if err != nil && len(c.errs) == 0 { // otherwise a node the edge names had errors, reported
+		c.errorf(e.pos, "%s", strings.TrimPrefix(err.Error(), graph.ErrInvalidGraph.Error()+": "))
 	}
 }
 
-func (c *compiler) whenEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
+// checkSource reports whether name is a node or START.
+func (c *compiler) checkSource(at pos, name string) bool {
+	switch {
+	case name == graph.START || c.nodes[name] != nil:
+		return true
+	case name == graph.END:
+		c.errorf(at, "an edge cannot start at END")
+	default:
+		c.errorf(at, "edge from names %q, which is not a node; the nodes are %s (or START)", name, strings.Join(c.nodeNames(), ", "))
+	}
+	return false
+}
+
+func (c *compiler) whenEdge(g *graph.StateGraph[graph.State], e *edgeSpec, from string) error {
 	type branch struct {
 		cond *program
 		to   []string
@@ -325,9 +391,9 @@ func (c *compiler) whenEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool 
 		branches = append(branches, b)
 	}
 	if len(c.errs) > 0 {
-		return true
+		return nil
 	}
-	from, line := e.from, e.line
+	line := e.line
 	route := func(ctx context.Context, s graph.State) ([]string, error) {
 		act := map[string]any{"state": s}
 		for _, b := range branches {
@@ -346,27 +412,27 @@ func (c *compiler) whenEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool 
 		}
 		return nil, graph.Permanent(fmt.Errorf("no case of the when edge from %q (line %d) matched; add a last case without if, such as `- to: END`", from, line))
 	}
-	return g.AddConditionalEdges(e.from, route, dests...) == nil
+	return g.AddConditionalEdges(from, route, dests...)
 }
 
-func (c *compiler) mapEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
+func (c *compiler) mapEdge(g *graph.StateGraph[graph.State], e *edgeSpec, from string) error {
 	m := e.mapTo
 	if m.to == "" || !c.checkTarget(m.toPos, m.to, "map to") {
-		return true // an empty to was reported by the parser
+		return nil // an empty to was reported by the parser
 	}
 	if m.to == graph.END {
 		c.errorf(m.toPos, "map to END: a map edge runs a node once per item; name that node")
-		return true
+		return nil
 	}
 	if m.over == nil {
-		return true // reported by the parser
+		return nil // reported by the parser
 	}
 	isList := func(t *cel.Type) bool { return t.Kind() == types.ListKind }
 	over := c.compile(c.envs.edge, *m.over, isList, "a list for map over")
 	if over == nil {
-		return true
+		return nil
 	}
-	return g.AddMapEdge(e.from, m.to, func(ctx context.Context, s graph.State) ([]any, error) {
+	return g.AddMapEdge(from, m.to, func(ctx context.Context, s graph.State) ([]any, error) {
 		v, err := over.eval(ctx, map[string]any{"state": s})
 		if err != nil {
 			return nil, graph.Permanent(err)
@@ -376,5 +442,5 @@ func (c *compiler) mapEdge(g *graph.StateGraph[graph.State], e *edgeSpec) bool {
 			return nil, graph.Permanent(fmt.Errorf("map over %q gave %s, not a list", over.text, describeValue(v)))
 		}
 		return items, nil
-	}) == nil
+	})
 }

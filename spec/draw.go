@@ -19,8 +19,14 @@ func (g *Graph) drawEdges() []drawEdge {
 		out = append(out, drawEdge{from: graph.START, to: n, kind: "static"})
 	}
 	for _, e := range g.doc.edges {
+		if len(e.from) > 1 { // a waiting edge: an arrow from each source, labelled
+			for _, f := range e.from {
+				out = append(out, drawEdge{from: f, to: e.to[0], label: "join", kind: "static"})
+			}
+			continue
+		}
 		for _, t := range e.to {
-			out = append(out, drawEdge{from: e.from, to: t, kind: "static"})
+			out = append(out, drawEdge{from: e.from[0], to: t, kind: "static"})
 		}
 		for _, cs := range e.when {
 			label := "else"
@@ -28,11 +34,11 @@ func (g *Graph) drawEdges() []drawEdge {
 				label = cs.cond.text
 			}
 			for _, t := range cs.to {
-				out = append(out, drawEdge{from: e.from, to: t, label: label, kind: "when"})
+				out = append(out, drawEdge{from: e.from[0], to: t, label: label, kind: "when"})
 			}
 		}
 		if m := e.mapTo; m != nil {
-			out = append(out, drawEdge{from: e.from, to: m.to, label: "map " + m.over.text, kind: "map"})
+			out = append(out, drawEdge{from: e.from[0], to: m.to, label: "map " + m.over.text, kind: "map"})
 		}
 	}
 	return out

@@ -95,26 +95,21 @@ func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 	}, nil
 }
 
-// Input returns the state a run starts from: each channel's default,
-// overridden by values (JSON-like: numbers may be int, int64 or float64).
+// Input checks a run's input: values for some of the channels, each applied
+// to the channel's default with its reducer when the run starts (a single
+// item for an append channel is appended; an add channel adds). Numbers may
+// be int, int64 or float64.
 func (g *Graph) Input(values map[string]any) (graph.State, error) {
-	s := make(graph.State, len(g.doc.state))
-	for _, c := range g.doc.state {
-		if c.hasDefault {
-			s[c.name] = normalize(c.def) // a copy, so no run shares lists or objects
-		} else {
-			s[c.name] = c.typ.zero()
-		}
-	}
+	s := make(graph.State, len(values))
 	for _, k := range slices.Sorted(maps.Keys(values)) {
 		c, ok := g.channels[k]
 		if !ok {
 			return nil, fmt.Errorf("%w: input %q is not a channel of graph %s; its channels are %s",
 				ErrInvalidInput, k, g.Name, strings.Join(g.channelNames(), ", "))
 		}
-		v, err := c.typ.coerce(normalize(values[k]))
+		v, err := writeValue(c, normalize(values[k]))
 		if err != nil {
-			return nil, fmt.Errorf("%w: channel %q: %w", ErrInvalidInput, k, err)
+			return nil, fmt.Errorf("%w: %w", ErrInvalidInput, err)
 		}
 		s[k] = v
 	}

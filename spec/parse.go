@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -46,6 +48,7 @@ type channelSpec struct {
 	name       string
 	typ        valueType
 	reducer    string
+	reducerCEL *expr // reducer: {cel: ...}; reducer is "cel"
 	def        any
 	hasDefault bool
 	defPos     pos
@@ -53,12 +56,13 @@ type channelSpec struct {
 
 type nodeSpec struct {
 	pos
-	name    string
-	set     []*assignment
-	exec    *execSpec
-	http    *httpSpec
-	retry   *retrySpec
-	timeout time.Duration
+	name     string
+	set      []*assignment
+	exec     *execSpec
+	http     *httpSpec
+	retry    *retrySpec
+	timeout  time.Duration
+	deferred bool
 }
 
 // DefaultHTTPTimeout bounds each attempt of an http node that gives no
@@ -134,11 +138,12 @@ type retrySpec struct {
 
 type edgeSpec struct {
 	pos
-	from  string
-	to    []string
-	toPos pos
-	when  []*caseSpec
-	mapTo *mapSpec
+	from    []string // several: a waiting edge
+	fromPos pos
+	to      []string
+	toPos   pos
+	when    []*caseSpec
+	mapTo   *mapSpec
 }
 
 type caseSpec struct {
@@ -272,7 +277,7 @@ func (p *parser) spec(n *yaml.Node, doc *document) {
 	if v, ok := f["entry"]; ok {
 		doc.entry, doc.entryPos = p.names(v, "spec.entry"), at(v)
 	} else {
-		p.errorf(at(n), "spec.entry is missing; name the node that runs first")
+		doc.entryPos = at(n) // the compiler asks for it unless an edge leaves START
 	}
 	if v, ok := f["nodes"]; ok {
 		kvs := p.pairs(v, "spec.nodes")
@@ -298,6 +303,9 @@ func (p *parser) spec(n *yaml.Node, doc *document) {
 			doc.edges = append(doc.edges, p.edge(e))
 		}
 	}
+	if _, ok := f["entry"]; !ok && !slices.ContainsFunc(doc.edges, func(e *edgeSpec) bool { return slices.Contains(e.from, "START") }) {
+		p.errorf(at(n), "spec.entry is missing; name the node that runs first, or add an edge from START")
+	}
 }
 
 func (p *parser) channel(kv pair) *channelSpec {
@@ -313,7 +321,14 @@ func (p *parser) channel(kv pair) *channelSpec {
 		}
 	}
 	if v, ok := f["reducer"]; ok {
-		if s, ok := p.str(v, "reducer"); ok {
+		if p.deref(v).Kind == yaml.MappingNode {
+			what := fmt.Sprintf("channel %q reducer", kv.key)
+			if e, ok := p.fields(v, what, "cel")["cel"]; !ok {
+				p.errorf(at(v), "%s: give cel: with an expression of old and new, such as cel: old + new", what)
+			} else if x, ok := p.expr(e, what+" cel"); ok {
+				c.reducer, c.reducerCEL = "cel", &x
+			}
+		} else if s, ok := p.str(v, "reducer"); ok {
 			c.reducer = s
 		}
 	}
@@ -331,7 +346,7 @@ func (p *parser) channel(kv pair) *channelSpec {
 func (p *parser) node(kv pair) *nodeSpec {
 	what := fmt.Sprintf("node %q", kv.key)
 	n := &nodeSpec{pos: kv.pos, name: kv.key}
-	f := p.fields(kv.value, what, "set", "exec", "http", "retry", "timeout")
+	f := p.fields(kv.value, what, "set", "exec", "http", "retry", "timeout", "defer")
 	var kinds []string
 	if v, ok := f["set"]; ok {
 		kinds = append(kinds, "set")
@@ -363,6 +378,11 @@ func (p *parser) node(kv pair) *nodeSpec {
 	}
 	if v, ok := f["timeout"]; ok {
 		n.timeout = p.duration(v, what+" timeout")
+	}
+	if v, ok := f["defer"]; ok {
+		if err := p.deref(v).Decode(&n.deferred); err != nil || p.deref(v).Tag != "!!bool" {
+			p.errorf(at(v), "%s defer must be true or false", what)
+		}
 	}
 	return n
 }
@@ -470,7 +490,7 @@ func (p *parser) edge(n *yaml.Node) *edgeSpec {
 	e := &edgeSpec{pos: at(n)}
 	f := p.fields(n, "an edge", "from", "to", "when", "map")
 	if v, ok := f["from"]; ok {
-		e.from, _ = p.str(v, "from")
+		e.from, e.fromPos = p.names(v, "from"), at(v)
 	} else {
 		p.errorf(at(n), "edge has no from; name the node it leaves")
 	}
@@ -497,10 +517,21 @@ func (p *parser) edge(n *yaml.Node) *edgeSpec {
 		kinds++
 		e.mapTo = p.mapEdge(v)
 	}
-	if kinds != 1 {
-		p.errorf(at(n), "edge from %q must have exactly one of to, when or map", e.from)
+	switch {
+	case kinds != 1:
+		p.errorf(at(n), "edge from %s must have exactly one of to, when or map", e.fromText())
+	case len(e.from) > 1 && len(e.to) != 1:
+		p.errorf(at(n), "edge from %s waits for all of them, so it leads to one node: give to: NODE (when and map leave one node)", e.fromText())
 	}
 	return e
+}
+
+// fromText names the edge's sources in messages: "a", or [a, b].
+func (e *edgeSpec) fromText() string {
+	if len(e.from) == 1 {
+		return strconv.Quote(e.from[0])
+	}
+	return "[" + strings.Join(e.from, ", ") + "]"
 }
 
 func (p *parser) whenCase(n *yaml.Node) *caseSpec {
