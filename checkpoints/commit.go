@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 
 	"github.com/graphjob/graphjob/contract"
@@ -50,7 +51,7 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	bodies := make([][]byte, len(chans))
 	err := parallel(len(chans), 8, func(i int) error {
 		var err error
-		refs[i], bodies[i], err = s.encodeValue(run, cp.Step, chans[i], cp.Versions[chans[i]], cp.Values[chans[i]], parent)
+		refs[i], bodies[i], err = s.encodeValue(run, cp.Step, chans[i], cp.Versions[chans[i]], cp.Values[chans[i]], parent, cp.Appended[chans[i]])
 		return err
 	})
 	if err != nil {
@@ -70,10 +71,11 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	// them part of the history, only after all of them.
 	sizes := make([]int64, len(chans))
 	err = parallel(len(chans), 8, func(i int) error {
-		if bodies[i] == nil || refs[i].Inline {
+		ref := refs[i].written()
+		if bodies[i] == nil || ref.Inline {
 			return nil
 		}
-		key := valueKey(run, chans[i], refs[i])
+		key := valueKey(run, chans[i], ref)
 		obj := encode(kindValue, key, bodies[i])
 		// The key holds the value's hash, so a create that finds the object
 		// already there found these very bytes: another writer of the same
@@ -90,7 +92,7 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 	for i, ch := range chans {
 		st.Channels[ch] = refs[i]
 		st.Written += sizes[i]
-		if refs[i].Inline && bodies[i] != nil {
+		if refs[i].written().Inline && bodies[i] != nil {
 			if st.Values == nil {
 				st.Values = map[string]json.RawMessage{}
 			}
@@ -106,21 +108,102 @@ func (s *Store) Commit(ctx context.Context, run string, parent *Step, cp graph.C
 }
 
 // encodeValue returns a channel's reference and, unless parent already
-// references that version, its value's JSON: a small value goes in the
-// step's record (Inline), a larger one in an object of its own.
-func (s *Store) encodeValue(run string, step int, ch string, version uint64, v any, parent *Step) (ValueRef, []byte, error) {
+// references that version, the JSON to write: a small value goes in the
+// step's record (Inline), a larger one in an object of its own. A list that
+// the step extended by appended items gets a part holding them (see
+// ValueRef.Parts).
+func (s *Store) encodeValue(run string, step int, ch string, version uint64, v any, parent *Step, appended int) (ValueRef, []byte, error) {
 	if parent != nil {
-		if ref, ok := parent.Channels[ch]; ok && ref.Version == version {
-			return ref, nil, nil
+		prev, ok := parent.Channels[ch]
+		if ok && prev.Version == version {
+			return prev, nil, nil
+		}
+		if ok && appended > 0 {
+			if ref, body, err := s.encodeParts(step, version, v, prev, appended); ref.Parts != nil || err != nil {
+				return ref, body, channelError(run, step, ch, err)
+			}
 		}
 	}
+	ref, body, err := encodeRef(step, version, v)
+	return ref, body, channelError(run, step, ch, err)
+}
+
+func channelError(run string, step int, ch string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
+}
+
+func encodeRef(step int, version uint64, v any) (ValueRef, []byte, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		return ValueRef{}, nil, fmt.Errorf("run %s, step %d: channel %q: encoding its value as JSON: %w", run, step, ch, err)
+		return ValueRef{}, nil, err
 	}
+	return newRef(step, version, body), body, nil
+}
+
+// newRef locates body, written by step: in the step's record if small.
+func newRef(step int, version uint64, body []byte) ValueRef {
 	ref := ValueRef{Version: version, SHA256: checksum(body), Size: int64(len(body))}
 	if len(body) <= InlineLimit {
 		ref.Inline, ref.Step = true, step
+	}
+	return ref
+}
+
+// maxParts bounds the parts of a list: past it, the whole list is written.
+const maxParts = 48
+
+// encodeParts keeps list v, prev with appended items added at its end, in
+// parts: prev's parts (prev itself when it has none) and one holding the
+// new items. The last parts are merged into that one while they are not
+// larger than twice what it holds, so that the sizes of the parts fall
+// geometrically: a list of n items has O(log n) parts, and an item is
+// written again O(log n) times in all. A zero ref (no Parts) means: write the
+// whole list, which is also what happens when the merge takes every part.
+func (s *Store) encodeParts(step int, version uint64, v any, prev ValueRef, appended int) (ValueRef, []byte, error) {
+	list := reflect.ValueOf(v)
+	if list.Kind() != reflect.Slice || list.Len() < appended {
+		return ValueRef{}, nil, nil
+	}
+	parts := prev.Parts
+	if len(parts) == 0 {
+		p := prev
+		p.Items = list.Len() - appended
+		parts = []ValueRef{p}
+	}
+	items := 0
+	for _, p := range parts {
+		items += p.Items
+	}
+	if items != list.Len()-appended { // not the list the engine extended
+		return ValueRef{}, nil, nil
+	}
+	from := items
+	body, err := json.Marshal(list.Slice(from, list.Len()).Interface())
+	if err != nil {
+		return ValueRef{}, nil, err
+	}
+	j, size := len(parts), int64(len(body))
+	for j > 0 && parts[j-1].Size <= 2*size {
+		j--
+		size += parts[j].Size
+		from -= parts[j].Items
+	}
+	if j == 0 || j >= maxParts {
+		return ValueRef{}, nil, nil
+	}
+	if j < len(parts) {
+		if body, err = json.Marshal(list.Slice(from, list.Len()).Interface()); err != nil {
+			return ValueRef{}, nil, err
+		}
+	}
+	part := newRef(step, version, body)
+	part.Items = list.Len() - from
+	ref := ValueRef{Version: version, Parts: append(slices.Clone(parts[:j]), part)}
+	for _, p := range ref.Parts {
+		ref.Size += p.Size
 	}
 	return ref, body, nil
 }

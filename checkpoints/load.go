@@ -75,11 +75,25 @@ func checkStep(st *Step, run string, step int) error {
 		return fmt.Errorf("%w: the record is of run %q step %d", ErrCorrupt, st.Run, st.Step)
 	}
 	for ch, ref := range st.Channels {
-		if !sha256Hex.MatchString(ref.SHA256) || ref.Size < 0 {
+		ok := len(ref.Parts) == 0 && wellFormed(ref)
+		if len(ref.Parts) > 0 {
+			ok = ref.SHA256 == "" && !ref.Inline && len(ref.Parts) <= maxParts
+			var size int64
+			for _, p := range ref.Parts {
+				ok = ok && len(p.Parts) == 0 && wellFormed(p)
+				size += p.Size
+			}
+			ok = ok && size == ref.Size
+		}
+		if !ok {
 			return fmt.Errorf("%w: channel %q has a malformed reference", ErrCorrupt, ch)
 		}
 	}
 	return nil
+}
+
+func wellFormed(ref ValueRef) bool {
+	return sha256Hex.MatchString(ref.SHA256) && ref.Size >= 0 && ref.Items >= 0
 }
 
 // Load reads the run's state at a committed step, without pending writes.
@@ -113,8 +127,12 @@ func (s *Store) Load(ctx context.Context, run string, step int) (*Snapshot, erro
 
 // value reads and checks one channel value: from the record of the step
 // that wrote it (read once per Load through holders), or its own object. An
-// inline value whose step retention deleted is in its own object too.
+// inline value whose step retention deleted is in its own object too. A list
+// kept in parts is read part by part.
 func (s *Store) value(ctx context.Context, run string, step int, ch string, ref ValueRef, holders *holders) (any, error) {
+	if len(ref.Parts) > 0 {
+		return s.parts(ctx, run, step, ch, ref, holders)
+	}
 	key := valueKey(run, ch, ref)
 	var body []byte
 	if ref.Inline {
@@ -156,6 +174,27 @@ func (s *Store) value(ctx context.Context, run string, step int, ch string, ref 
 		return nil, &ObjectError{Run: run, Step: step, Key: key, Err: err}
 	}
 	return v, nil
+}
+
+// parts reads a list kept in parts and joins them.
+func (s *Store) parts(ctx context.Context, run string, step int, ch string, ref ValueRef, holders *holders) (any, error) {
+	lists := make([][]any, len(ref.Parts))
+	err := parallel(len(ref.Parts), 8, func(i int) error {
+		p := ref.Parts[i]
+		v, err := s.value(ctx, run, step, ch, p, holders)
+		if err != nil {
+			return err
+		}
+		var ok bool
+		if lists[i], ok = v.([]any); !ok || len(lists[i]) != p.Items {
+			return &ObjectError{Run: run, Step: step, Key: valueKey(run, ch, p), Err: fmt.Errorf("%w: part %d of channel %q is not a list of %d items", ErrCorrupt, i, ch, p.Items)}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(lists...), nil
 }
 
 // holders reads each step record that holds inline values once.

@@ -68,12 +68,28 @@ func (s *Step) Bytes() int64 { return s.Size + s.Written }
 // ValueRef locates one channel value: the channel's version, and the SHA-256
 // and size of the value's JSON. A small value is in the record of the step
 // that wrote it (Inline, Step); a larger one is an object of its own.
+//
+// A list that steps only extend is kept in Parts instead, so that a step
+// writes the items it added, not the whole list: each part is a list of
+// Items items located as a value is, and the value is their concatenation.
+// Size is then the parts' total; SHA256 is empty.
 type ValueRef struct {
-	Version uint64 `json:"version"`
-	SHA256  string `json:"sha256"`
-	Size    int64  `json:"size"`
-	Inline  bool   `json:"inline,omitempty"`
-	Step    int    `json:"step,omitempty"`
+	Version uint64     `json:"version"`
+	SHA256  string     `json:"sha256"`
+	Size    int64      `json:"size"`
+	Inline  bool       `json:"inline,omitempty"`
+	Step    int        `json:"step,omitempty"`
+	Items   int        `json:"items,omitempty"`
+	Parts   []ValueRef `json:"parts,omitempty"`
+}
+
+// written is the reference of what a commit writes for the value: the
+// value, or its last part.
+func (r ValueRef) written() ValueRef {
+	if len(r.Parts) > 0 {
+		return r.Parts[len(r.Parts)-1]
+	}
+	return r
 }
 
 // InlineLimit is the largest value, in bytes of JSON, kept in the record of

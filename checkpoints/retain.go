@@ -40,15 +40,21 @@ func (s *Store) Retain(ctx context.Context, run string, keep int) (Retained, err
 			return done, err
 		}
 		for ch, ref := range st.Channels {
-			key := valueKey(run, ch, ref)
-			seen := kept[key] // kept steps share values: each is spilled once
-			kept[key] = true
 			if n == last {
 				newest[escapeChannel(ch)] = ref.Version
 			}
-			if ref.Inline && ref.Step < first && !seen {
-				if err := s.spill(ctx, run, ch, ref); err != nil {
-					return done, err
+			refs := []ValueRef{ref}
+			if len(ref.Parts) > 0 {
+				refs = ref.Parts
+			}
+			for _, r := range refs {
+				key := valueKey(run, ch, r)
+				seen := kept[key] // kept steps share values: each is spilled once
+				kept[key] = true
+				if r.Inline && r.Step < first && !seen {
+					if err := s.spill(ctx, run, ch, r); err != nil {
+						return done, err
+					}
 				}
 			}
 		}

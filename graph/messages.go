@@ -23,18 +23,26 @@ var messageList = reflect.TypeFor[[]any]()
 // an ID that is not there is an error; an id of RemoveAll drops every
 // message before it. Each update is applied in task order.
 func addMessages(rc reduction, cur any, updates []any) (any, error) {
-	msgs, err := messagesOf(cur, rc)
+	msgs, assigned, err := messagesOf(cur, rc)
 	if err != nil {
 		return nil, err
 	}
+	// Extended, unless a message of the list was given an ID, replaced or
+	// removed.
+	extended := !assigned
 	for _, u := range updates {
-		right, err := messagesOf(u, rc)
+		right, _, err := messagesOf(u, rc)
 		if err != nil {
 			return nil, err
 		}
-		if msgs, err = mergeMessages(msgs, right); err != nil {
+		var appended bool
+		if msgs, appended, err = mergeMessages(msgs, right); err != nil {
 			return nil, err
 		}
+		extended = extended && appended
+	}
+	if rc.extended != nil {
+		*rc.extended = extended
 	}
 	out := make([]any, len(msgs))
 	for i, m := range msgs {
@@ -51,11 +59,12 @@ func addMessages(rc reduction, cur any, updates []any) (any, error) {
 }
 
 // mergeMessages applies one update's messages to the list, as add_messages
-// applies its right-hand side to its left.
-func mergeMessages(left, right []map[string]any) ([]map[string]any, error) {
+// applies its right-hand side to its left, and reports whether it only added
+// messages at the end.
+func mergeMessages(left, right []map[string]any) ([]map[string]any, bool, error) {
 	for i := len(right) - 1; i >= 0; i-- {
 		if isRemoval(right[i]) && right[i]["id"] == RemoveAll {
-			return right[i+1:], nil
+			return right[i+1:], false, nil
 		}
 	}
 	merged := append(make([]map[string]any, 0, len(left)+len(right)), left...)
@@ -64,6 +73,7 @@ func mergeMessages(left, right []map[string]any) ([]map[string]any, error) {
 		at[m["id"].(string)] = i
 	}
 	removed := map[string]bool{}
+	appended := true
 	for _, m := range right {
 		id := m["id"].(string)
 		i, known := at[id]
@@ -73,15 +83,16 @@ func mergeMessages(left, right []map[string]any) ([]map[string]any, error) {
 		case known:
 			delete(removed, id)
 			merged[i] = m
+			appended = appended && i >= len(left) // a message of this update replaced
 		case isRemoval(m):
-			return nil, fmt.Errorf("messages: a removal of message %q, which is not in the channel", id)
+			return nil, false, fmt.Errorf("messages: a removal of message %q, which is not in the channel", id)
 		default:
 			at[id] = len(merged)
 			merged = append(merged, m)
 		}
 	}
 	if len(removed) == 0 {
-		return merged, nil
+		return merged, appended, nil
 	}
 	kept := merged[:0]
 	for _, m := range merged {
@@ -89,18 +100,17 @@ func mergeMessages(left, right []map[string]any) ([]map[string]any, error) {
 			kept = append(kept, m)
 		}
 	}
-	return kept, nil
+	return kept, false, nil
 }
 
 func isRemoval(m map[string]any) bool { return m["type"] == "remove" }
 
 // messagesOf reads a value written to a messages channel: a message, or a
-// list of them. Messages without an ID get one from rc; a message with an ID
-// is copied only when it is not a map already, so values are never changed
-// in place.
-func messagesOf(v any, rc reduction) ([]map[string]any, error) {
+// list of them. Messages without an ID get one from rc (assigned says so),
+// in a copy: values are never changed in place.
+func messagesOf(v any, rc reduction) (msgs []map[string]any, assigned bool, err error) {
 	if v == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	var items []any
 	rv := reflect.ValueOf(v)
@@ -113,28 +123,25 @@ func messagesOf(v any, rc reduction) ([]map[string]any, error) {
 	default:
 		items = []any{v}
 	}
-	out := make([]map[string]any, 0, len(items))
+	msgs = make([]map[string]any, 0, len(items))
 	for _, it := range items {
 		m, err := messageOf(it)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		switch id, has := m["id"]; {
+		case isRemoval(m) && (!has || id == nil || id == ""):
+			return nil, false, fmt.Errorf("messages: a removal without an id")
 		case !has || id == nil || id == "":
 			m = maps.Clone(m)
-			if rc.newID == nil {
-				return nil, fmt.Errorf("messages: a message without an id")
-			}
 			m["id"] = rc.newID()
+			assigned = true
 		case reflect.TypeOf(id).Kind() != reflect.String:
-			return nil, fmt.Errorf("messages: message id %v is %T, not a string", id, id)
+			return nil, false, fmt.Errorf("messages: message id %v is %T, not a string", id, id)
 		}
-		if isRemoval(m) && m["id"] == "" {
-			return nil, fmt.Errorf("messages: a removal without an id")
-		}
-		out = append(out, m)
+		msgs = append(msgs, m)
 	}
-	return out, nil
+	return msgs, assigned, nil
 }
 
 func messageOf(v any) (map[string]any, error) {

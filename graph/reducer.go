@@ -22,10 +22,13 @@ type Reducer struct {
 
 // reduction is what a reducer knows besides the values: the channel's Go
 // type (nil for State channels) and, for the messages reducer, where new
-// message IDs come from.
+// message IDs come from. A reducer whose result is the current list with
+// items added at its end says so in extended, so that a store can keep
+// only the items added.
 type reduction struct {
-	typ   reflect.Type
-	newID func() string
+	typ      reflect.Type
+	newID    func() string
+	extended *bool
 }
 
 var (
@@ -149,6 +152,9 @@ func appendValues(rc reduction, cur any, updates []any) (any, error) {
 				return nil, err
 			}
 		}
+	}
+	if rc.extended != nil {
+		*rc.extended = true
 	}
 	return out.Interface(), nil
 }

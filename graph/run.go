@@ -48,6 +48,11 @@ type Checkpoint struct {
 	Joins map[string][]string `json:"joins,omitempty"`
 	// Deferred lists the Deferred nodes that are due once Next is empty.
 	Deferred []string `json:"deferred,omitempty"`
+	// Appended names the channels whose value the superstep that led here
+	// only extended, the previous list with items added at its end, and how
+	// many items it added: a store keeps only those. It is not encoded, and
+	// empty in the checkpoint Start returns.
+	Appended map[string]int `json:"-"`
 }
 
 // TaskInfo describes the task a node runs as.
@@ -226,6 +231,7 @@ type run[S any] struct {
 	next     []Task
 	joins    map[string][]string // sources seen, by waiting edge
 	deferred []string            // deferred nodes due once next is empty
+	appended map[string]int      // the channels the last superstep only extended (Checkpoint.Appended)
 	pending  map[int]Update      // updates of the next superstep's tasks that finished before a resume
 }
 
@@ -236,6 +242,7 @@ func (r *run[S]) checkpoint() Checkpoint {
 		Versions: make(map[string]uint64, len(r.g.channels)),
 		Next:     slices.Clone(r.next),
 		Deferred: slices.Clone(r.deferred),
+		Appended: r.appended,
 	}
 	for key, seen := range r.joins {
 		if cp.Joins == nil {
@@ -411,12 +418,23 @@ func (r *run[S]) apply(step int, tasks []Task, updates []Update) error {
 		}
 	}
 	state := r.g.access.clone(r.state)
+	r.appended = nil
 	for ci, ws := range writes {
 		if len(ws) == 0 {
 			continue
 		}
 		c := chans[ci]
-		v, err := r.reduce(step, c, r.g.access.get(&state, c), ws)
+		cur := r.g.access.get(&state, c)
+		extended := false
+		v, err := r.reduce(reduction{typ: c.typ, newID: messageIDs(r.cfg.runID, step, c.name), extended: &extended}, c, cur, ws)
+		if extended && reflect.ValueOf(cur).Kind() == reflect.Slice {
+			if n := lenOf(v) - lenOf(cur); n > 0 {
+				if r.appended == nil {
+					r.appended = map[string]int{}
+				}
+				r.appended[c.name] = n
+			}
+		}
 		if err == nil {
 			err = r.g.access.set(&state, c, v)
 		} else if c.reducer.isReplace() && len(ws) > 1 {
@@ -433,7 +451,7 @@ func (r *run[S]) apply(step int, tasks []Task, updates []Update) error {
 
 // reduce combines the writes of one channel in a superstep with its value.
 // An Overwrite sets the value, whatever the other writes.
-func (r *run[S]) reduce(step int, c *channel, cur any, ws []any) (any, error) {
+func (r *run[S]) reduce(rc reduction, c *channel, cur any, ws []any) (any, error) {
 	for i, w := range ws {
 		if v, ok := overwriteOf(w); ok {
 			for _, later := range ws[i+1:] {
@@ -450,7 +468,15 @@ func (r *run[S]) reduce(step int, c *channel, cur any, ws []any) (any, error) {
 		}
 		return ws[0], nil
 	}
-	return c.reducer.reduce(reduction{typ: c.typ, newID: messageIDs(r.cfg.runID, step, c.name)}, cur, ws)
+	return c.reducer.reduce(rc, cur, ws)
+}
+
+// lenOf is the length of a list, 0 for anything else.
+func lenOf(v any) int {
+	if rv := reflect.ValueOf(v); rv.Kind() == reflect.Slice {
+		return rv.Len()
+	}
+	return 0
 }
 
 var errConflict = errors.New("conflicting writes")

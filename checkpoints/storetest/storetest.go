@@ -54,6 +54,7 @@ func Run(t *testing.T, newBackend func(t *testing.T) Backend) {
 		{"RunRecord", testRunRecord},
 		{"CommitAndLoad", testCommitAndLoad},
 		{"Deltas", testDeltas},
+		{"Parts", testParts},
 		{"PendingWrites", testPendingWrites},
 		{"Cursors", testCursors},
 		{"Attempts", testAttempts},
@@ -119,7 +120,7 @@ func checkpointAt(i int) graph.Checkpoint {
 	return graph.Checkpoint{
 		Joins:    joins,
 		Deferred: deferred,
-		Step: i,
+		Step:     i,
 		Values: map[string]any{
 			"count": int64(i),
 			"big":   strings.Repeat("x", checkpoints.InlineLimit+1), // an object of its own
@@ -204,7 +205,7 @@ func testDeltas(t *testing.T, b Backend) {
 		if st.Written != 0 || len(st.Values) != 3 || st.Values["count"] == nil || st.Size > 2048 {
 			t.Errorf("step %d wrote %d bytes of values and a %d-byte record holding %d values, want the three small changed channels in the record only", st.Step, st.Written, st.Size, len(st.Values))
 		}
-		if st.Channels["big"] != steps[0].Channels["big"] {
+		if !reflect.DeepEqual(st.Channels["big"], steps[0].Channels["big"]) {
 			t.Errorf("step %d: big is %+v, want step 0's %+v", st.Step, st.Channels["big"], steps[0].Channels["big"])
 		}
 	}
@@ -216,6 +217,69 @@ func testDeltas(t *testing.T, b Backend) {
 	}
 	if bigWrites != 1 {
 		t.Errorf("the unchanged channel was written %d times, want once", bigWrites)
+	}
+}
+
+// testParts grows a list by a few items a step, as an append or messages
+// channel grows, the items large enough that parts are objects of their own
+// as well as in records: each step writes about what it added, the list
+// reads back whole at every step, and after retention too.
+func testParts(t *testing.T, b Backend) {
+	var mu sync.Mutex
+	var written int64
+	opts := quickOpts()
+	opts.BeforeWrite = func(key string, size int64) error {
+		mu.Lock()
+		defer mu.Unlock()
+		written += size
+		return nil
+	}
+	s := b.Open(t, opts)
+	const steps, per = 120, 3
+	item := strings.Repeat("m", 2000)
+	var list []any
+	var parent *checkpoints.Step
+	for i := range steps {
+		cp := graph.Checkpoint{Step: i, Values: map[string]any{}, Versions: map[string]uint64{"log": uint64(i + 1)}}
+		next := slices.Clone(list)
+		for j := range per {
+			next = append(next, fmt.Sprintf("%d.%d %s", i, j, item))
+		}
+		if i > 0 {
+			cp.Appended = map[string]int{"log": per}
+		}
+		list, cp.Values["log"] = next, next
+		var err error
+		parent, err = s.Commit(t.Context(), "run", parent, cp)
+		must(t, err)
+		if n := len(parent.Channels["log"].Parts); n > 16 {
+			t.Fatalf("step %d: the list is in %d parts", i, n)
+		}
+	}
+	full := int64(len(list)) * int64(len(item)+8)
+	if perStep := written / steps; perStep > full/8 {
+		t.Errorf("%d bytes written a step for a list of %d bytes, growing %d bytes a step: want about what it grows by", perStep, full, per*len(item))
+	}
+	for _, i := range []int{0, 1, 2, 57, steps - 1} {
+		snap, err := s.Load(t.Context(), "run", i)
+		must(t, err)
+		if got := snap.Checkpoint.Values["log"].([]any); !reflect.DeepEqual(got, list[:(i+1)*per]) {
+			t.Fatalf("step %d: read back %d items, want %d", i, len(got), (i+1)*per)
+		}
+	}
+	_, err := s.Retain(t.Context(), "run", 2)
+	must(t, err)
+	snap, err := s.Latest(t.Context(), "run")
+	must(t, err)
+	if got := snap.Checkpoint.Values["log"].([]any); !reflect.DeepEqual(got, list) {
+		t.Fatalf("after retention: read back %d items, want %d", len(got), len(list))
+	}
+	// A step whose engine did not say it extended the list writes it whole.
+	cp := graph.Checkpoint{Step: steps, Values: map[string]any{"log": list[1:]}, Versions: map[string]uint64{"log": steps + 1}}
+	last, err := s.Commit(t.Context(), "run", snap.Step, cp)
+	must(t, err)
+	if len(last.Channels["log"].Parts) != 0 {
+		t.Errorf("a list changed other than at its end was kept in parts")
 	}
 }
 
