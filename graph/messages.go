@@ -22,7 +22,7 @@ var messageList = reflect.TypeFor[[]any]()
 // that message where it stands; {"type": "remove", "id": ID} removes it, and
 // an ID that is not there is an error; an id of RemoveAll drops every
 // message before it. Each update is applied in task order.
-func addMessages(rc reduction, cur any, updates []any) (any, error) {
+func addMessages(rc *reduction, cur any, updates []any) (any, error) {
 	msgs, assigned, err := messagesOf(cur, rc)
 	if err != nil {
 		return nil, err
@@ -41,9 +41,7 @@ func addMessages(rc reduction, cur any, updates []any) (any, error) {
 		}
 		extended = extended && appended
 	}
-	if rc.extended != nil {
-		*rc.extended = extended
-	}
+	rc.extended = extended
 	out := make([]any, len(msgs))
 	for i, m := range msgs {
 		out[i] = m
@@ -108,7 +106,7 @@ func isRemoval(m map[string]any) bool { return m["type"] == "remove" }
 // messagesOf reads a value written to a messages channel: a message, or a
 // list of them. Messages without an ID get one from rc (assigned says so),
 // in a copy: values are never changed in place.
-func messagesOf(v any, rc reduction) (msgs []map[string]any, assigned bool, err error) {
+func messagesOf(v any, rc *reduction) (msgs []map[string]any, assigned bool, err error) {
 	if v == nil {
 		return nil, false, nil
 	}
@@ -171,17 +169,14 @@ func describe(m map[string]any) string {
 	return "an object with " + strings.Join(keys, ", ")
 }
 
-// messageIDs returns the source of new message IDs of one superstep's
-// channel: derived from the run, the step and the channel, so that a step
-// run again after a resume gives its messages the same IDs, and shaped as
-// UUIDs (version 8), as LangGraph's are.
-func messageIDs(run string, step int, channel string) func() string {
-	n := 0
-	return func() string {
-		n++
-		sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%d", run, step, channel, n))
-		sum[6] = sum[6]&0x0f | 0x80
-		sum[8] = sum[8]&0x3f | 0x80
-		return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
-	}
+// newID gives a message of the step's channel an ID: derived from the run,
+// the step and the channel, so that a step run again after a resume gives
+// its messages the same IDs, and shaped as a UUID (version 8), as
+// LangGraph's are.
+func (rc *reduction) newID() string {
+	rc.ids++
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s\x00%d\x00%s\x00%d", rc.run, rc.step, rc.channel, rc.ids))
+	sum[6] = sum[6]&0x0f | 0x80
+	sum[8] = sum[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", sum[0:4], sum[4:6], sum[6:8], sum[8:10], sum[10:16])
 }

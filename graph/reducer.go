@@ -11,7 +11,7 @@ import (
 type Reducer struct {
 	name string
 	// reduce combines cur with the updates, in task order.
-	reduce func(rc reduction, cur any, updates []any) (any, error)
+	reduce func(rc *reduction, cur any, updates []any) (any, error)
 	// kinds are the kinds of Go types the reducer fits; typ, when set, is
 	// the one type it fits (a NewReducer's).
 	kinds []reflect.Kind
@@ -21,14 +21,17 @@ type Reducer struct {
 }
 
 // reduction is what a reducer knows besides the values: the channel's Go
-// type (nil for State channels) and, for the messages reducer, where new
-// message IDs come from. A reducer whose result is the current list with
-// items added at its end says so in extended, so that a store can keep
+// type (nil for State channels) and, for the messages reducer's new message
+// IDs, the run, step and channel. A reducer whose result is the current list
+// with items added at its end says so in extended, so that a store can keep
 // only the items added.
 type reduction struct {
 	typ      reflect.Type
-	newID    func() string
-	extended *bool
+	run      string
+	step     int
+	channel  string
+	ids      int // message IDs given so far
+	extended bool
 }
 
 var (
@@ -89,7 +92,7 @@ func (r Reducer) check(t reflect.Type) error {
 
 var anySlice = reflect.TypeFor[[]any]()
 
-func appendValues(rc reduction, cur any, updates []any) (any, error) {
+func appendValues(rc *reduction, cur any, updates []any) (any, error) {
 	typ := rc.typ
 	if typ == nil || typ.Kind() == reflect.Interface {
 		typ = anySlice
@@ -153,13 +156,11 @@ func appendValues(rc reduction, cur any, updates []any) (any, error) {
 			}
 		}
 	}
-	if rc.extended != nil {
-		*rc.extended = true
-	}
+	rc.extended = true
 	return out.Interface(), nil
 }
 
-func addValues(rc reduction, cur any, updates []any) (any, error) {
+func addValues(rc *reduction, cur any, updates []any) (any, error) {
 	typ := rc.typ
 	if typ != nil && typ.Kind() != reflect.Interface {
 		sum := reflect.New(typ).Elem()
@@ -204,7 +205,7 @@ func addValues(rc reduction, cur any, updates []any) (any, error) {
 	return isum, nil
 }
 
-func mergeValues(rc reduction, cur any, updates []any) (any, error) {
+func mergeValues(rc *reduction, cur any, updates []any) (any, error) {
 	typ := rc.typ
 	if typ == nil || typ.Kind() == reflect.Interface {
 		out := State{}
@@ -267,7 +268,7 @@ func emptyObject(typ reflect.Type) any {
 // descriptions call it.
 func NewReducer[T, U any](name string, fn func(old T, update U) (T, error)) Reducer {
 	t, u := reflect.TypeFor[T](), reflect.TypeFor[U]()
-	return Reducer{name: name, typ: t, reduce: func(_ reduction, cur any, updates []any) (any, error) {
+	return Reducer{name: name, typ: t, reduce: func(_ *reduction, cur any, updates []any) (any, error) {
 		var acc T
 		if cur != nil {
 			cv, err := convert(t, cur)

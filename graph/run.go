@@ -424,9 +424,11 @@ func (r *run[S]) apply(step int, tasks []Task, updates []Update) error {
 			continue
 		}
 		c := chans[ci]
-		cur := r.g.access.get(&state, c)
-		extended := false
-		v, err := r.reduce(reduction{typ: c.typ, newID: messageIDs(r.cfg.runID, step, c.name), extended: &extended}, c, cur, ws)
+		var cur any
+		if !c.reducer.isReplace() {
+			cur = r.g.access.get(&state, c)
+		}
+		v, extended, err := r.reduce(step, c, cur, ws)
 		if extended && reflect.ValueOf(cur).Kind() == reflect.Slice {
 			if n := lenOf(v) - lenOf(cur); n > 0 {
 				if r.appended == nil {
@@ -449,26 +451,29 @@ func (r *run[S]) apply(step int, tasks []Task, updates []Update) error {
 	return nil
 }
 
-// reduce combines the writes of one channel in a superstep with its value.
-// An Overwrite sets the value, whatever the other writes.
-func (r *run[S]) reduce(rc reduction, c *channel, cur any, ws []any) (any, error) {
+// reduce combines the writes of one channel in a superstep with its value,
+// and reports whether the result only extends the list it had. An Overwrite
+// sets the value, whatever the other writes.
+func (r *run[S]) reduce(step int, c *channel, cur any, ws []any) (any, bool, error) {
 	for i, w := range ws {
 		if v, ok := overwriteOf(w); ok {
 			for _, later := range ws[i+1:] {
 				if _, again := overwriteOf(later); again {
-					return nil, Permanent(fmt.Errorf("two overwrites in one superstep; write it once"))
+					return nil, false, Permanent(fmt.Errorf("two overwrites in one superstep; write it once"))
 				}
 			}
-			return v, nil
+			return v, false, nil
 		}
 	}
 	if c.reducer.isReplace() {
 		if len(ws) > 1 {
-			return nil, errConflict
+			return nil, false, errConflict
 		}
-		return ws[0], nil
+		return ws[0], false, nil
 	}
-	return c.reducer.reduce(rc, cur, ws)
+	rc := &reduction{typ: c.typ, run: r.cfg.runID, step: step, channel: c.name}
+	v, err := c.reducer.reduce(rc, cur, ws)
+	return v, rc.extended, err
 }
 
 // lenOf is the length of a list, 0 for anything else.
@@ -507,7 +512,8 @@ func (r *run[S]) channelNames() []string {
 // node made due several times is due once; a Deferred node waits until nothing
 // else is due.
 func (r *run[S]) route(ctx context.Context, tasks []Task) error {
-	var due []string
+	var dueBuf, ranBuf [8]string // most supersteps have a few nodes: no allocation
+	due, ran := dueBuf[:0], ranBuf[:0]
 	var mapped []Task
 	trigger := func(name string) {
 		switch {
@@ -520,7 +526,6 @@ func (r *run[S]) route(ctx context.Context, tasks []Task) error {
 			due = append(due, name)
 		}
 	}
-	var ran []string
 	for _, t := range tasks {
 		if slices.Contains(ran, t.Node) {
 			continue
