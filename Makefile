@@ -23,7 +23,7 @@ image: ## Build the container image IMAGE (needs Docker): the binary as `make bu
 	docker build --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 .PHONY: test
-test: fmt-check vet unit e2e ## Run all tests: formatting, vet, unit tests, then end-to-end tests on a real control plane.
+test: fmt-check vet unit e2e parity ## Run all tests: formatting, vet, unit tests, end-to-end tests on a real control plane, LangGraph's cases beside LangGraph JS.
 
 .PHONY: unit
 unit: ## Run the Go tests with the race detector, end-to-end tests excepted (-short).
@@ -32,6 +32,10 @@ unit: ## Run the Go tests with the race detector, end-to-end tests excepted (-sh
 .PHONY: e2e
 e2e: testbin ## Run the end-to-end tests: real etcd, kube-apiserver, controllers, scheduler, a process kubelet.
 	$(GO) test -race -count=1 -timeout 40m ./e2e/...
+
+.PHONY: parity
+parity: testbin ## Run LangGraph's test cases on graphjob and on LangGraph JS (pinned by parity/package-lock.json), side by side.
+	$(GO) test -count=1 ./parity
 
 .PHONY: soak
 soak: testbin ## Soak the scheduler for SOAK (default 10m): replicas and backfills killed at random, every slot checked.
@@ -42,7 +46,7 @@ cluster-up: build testbin ## Start a control plane and a process kubelet on 127.
 	$(GO) run ./e2e/cmd/cluster-up
 
 .PHONY: testbin
-testbin: ## Build (once per machine and version) the pinned Kubernetes, etcd and MinIO binaries e2e runs.
+testbin: ## Build (once per machine and version) the pinned Kubernetes, etcd and MinIO binaries e2e runs, and install LangGraph JS.
 	$(GO) run ./e2e/testbin/cmd/testbin
 
 .PHONY: bench

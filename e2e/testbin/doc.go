@@ -9,6 +9,10 @@
 // staging modules at the matching published k8s.io/* release; its go.sum pins
 // every byte. MinIO is built with go install at MinIOVersion.
 //
+// LangGraph JS, which the parity tests run beside graphjob, is installed with
+// npm ci from parity/package-lock.json (integrity hashes pin every package),
+// running none of the packages' scripts.
+//
 // The cache is $GRAPHJOB_TESTBIN_DIR, or graphjob/testbin under the user's
 // cache directory. Builds take a file lock, so test binaries of several
 // packages started at once build each program once.

@@ -24,6 +24,9 @@ const (
 	// MinIOVersion is a MinIO commit (MinIO tags releases as RELEASE.<date>,
 	// which Go modules see as pseudo-versions).
 	MinIOVersion = "v0.0.0-20260212201848-7aac2a2c5b7c"
+	// LangGraphJSVersion is the @langchain/langgraph release that
+	// parity/package-lock.json pins, with everything it needs.
+	LangGraphJSVersion = "1.7.3"
 )
 
 // Program names.
@@ -34,6 +37,8 @@ const (
 	Kubectl               = "kubectl"
 	Etcd                  = "etcd"
 	MinIO                 = "minio"
+	// LangGraphJS is a directory holding node_modules with LangGraph JS.
+	LangGraphJS = "langgraph-js"
 )
 
 // group is a set of programs built together.
@@ -42,6 +47,7 @@ type group struct {
 	programs []string // what it holds
 	about    string   // for the message printed before a build
 	build    func(ctx context.Context, out string, log io.Writer) error
+	stamp    func() (string, error) // what the build is made from; nil: inputsStamp
 }
 
 func groups() []group {
@@ -57,6 +63,13 @@ func groups() []group {
 			programs: []string{MinIO},
 			about:    "MinIO " + MinIOVersion,
 			build:    buildMinIO,
+		},
+		{
+			dir:      "langgraph-js-" + LangGraphJSVersion,
+			programs: []string{LangGraphJS},
+			about:    "LangGraph JS " + LangGraphJSVersion + " (npm ci of parity/package-lock.json)",
+			build:    installLangGraphJS,
+			stamp:    lockStamp,
 		},
 	}
 }
@@ -108,7 +121,11 @@ func ensure(ctx context.Context, g group, log io.Writer) (string, error) {
 		return "", err
 	}
 	dir := filepath.Join(cache, g.dir)
-	stamp, err := inputsStamp()
+	stampOf := inputsStamp
+	if g.stamp != nil {
+		stampOf = g.stamp
+	}
+	stamp, err := stampOf()
 	if err != nil {
 		return "", err
 	}
@@ -166,6 +183,47 @@ func inputsStamp() (string, error) {
 	}
 	fmt.Fprintf(h, "%s %s %s", MinIOVersion, runtime.Version(), runtime.GOARCH)
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// parityDir is the repository's parity/ directory, which pins LangGraph JS.
+func parityDir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "parity")
+}
+
+// lockStamp identifies an install of LangGraph JS: the lockfile and Node's version.
+func lockStamp() (string, error) {
+	b, err := os.ReadFile(filepath.Join(parityDir(), "package-lock.json"))
+	if err != nil {
+		return "", fmt.Errorf("testbin: %w", err)
+	}
+	node, err := exec.Command("node", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("testbin: LangGraph JS needs Node.js 20 or later on the PATH: %w", err)
+	}
+	sum := sha256.Sum256(append(b, node...))
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// installLangGraphJS installs the packages parity/package-lock.json pins
+// into out/langgraph-js/node_modules, running none of their scripts.
+func installLangGraphJS(ctx context.Context, out string, log io.Writer) error {
+	dir := filepath.Join(out, LangGraphJS)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, f := range []string{"package.json", "package-lock.json"} {
+		b, err := os.ReadFile(filepath.Join(parityDir(), f))
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			return err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "npm", "ci", "--ignore-scripts", "--no-audit", "--no-fund")
+	cmd.Dir, cmd.Stdout, cmd.Stderr = dir, log, log
+	return cmd.Run()
 }
 
 // kubeModuleDir is the kube/ module beside this file's source.
