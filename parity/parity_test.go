@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/graphjob/graphjob/e2e/testbin"
 	"github.com/graphjob/graphjob/graph"
@@ -125,7 +126,7 @@ func runLangGraphJS(t *testing.T, inputs map[string]map[string]any) map[string]o
 	return out
 }
 
-const testTimeout = 5 * 60e9 // an npm ci on a slow network, then the cases
+const testTimeout = 5 * time.Minute // an npm ci on a slow network, then the cases
 
 // normalize makes two outcomes comparable: JSON numbers as float64.
 func normalize(t *testing.T, o outcome) any {
