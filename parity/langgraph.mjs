@@ -81,6 +81,34 @@ const cases = {
       .addEdge(START, "a"),
 };
 
+// A compiled graph added as a node: it gets the parent's state, and its final
+// state is the node's update, through the parent's reducers.
+const inner = () => {
+  const S = Annotation.Root({ items: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }), n: Annotation() });
+  return new StateGraph(S)
+    .addNode("i1", async (s) => ({ items: [`i1|${s.n}`], n: s.n + 10 }))
+    .addNode("i2", async (s) => ({ items: [`i2|${s.n}`], n: s.n * 2 }))
+    .addEdge(START, "i1").addEdge("i1", "i2").compile();
+};
+cases.subgraph = () => {
+  const S = Annotation.Root({ items: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }), n: Annotation() });
+  return new StateGraph(S)
+    .addNode("before", async () => ({ items: ["before"], n: 1 }))
+    .addNode("inner", inner())
+    .addNode("after", async (s) => ({ items: [`after|${s.n}`] }))
+    .addEdge(START, "before").addEdge("before", "inner").addEdge("inner", "after");
+};
+// A subgraph called from a node, its input and output mapped.
+cases.subgraph_mapped = () => {
+  const S = Annotation.Root({ items: Annotation({ reducer: (a, b) => a.concat(b), default: () => [] }), total: Annotation() });
+  return new StateGraph(S)
+    .addNode("inner", async () => {
+      const out = await inner().invoke({ n: 5, items: ["from parent"] });
+      return { total: out.n, items: out.items.map((i) => `got ${i}`) };
+    })
+    .addEdge(START, "inner");
+};
+
 // Messages become {type, content, id}, as graphjob's are compared.
 const plain = (state) => {
   if (!Array.isArray(state.messages)) return state;

@@ -15,13 +15,20 @@ import (
 
 // stateTypeName is the CEL type of the state variable: an object whose fields
 // are the declared channels, so that expressions are type-checked against
-// them.
+// them. A graph node's subgraph result is an object type of its own, named by
+// resultTypeName.
 const stateTypeName = "graphjob.State"
 
-// stateProvider adds the state's object type to CEL's standard types. At run
-// time the state is the graph.State map; its fields are read by GetFrom.
+func resultTypeName(node int) string { return fmt.Sprintf("graphjob.Result%d", node) }
+
+// stateProvider adds the object types of states to CEL's standard types. At
+// run time a state is a graph.State map; its fields are read by GetFrom.
 type stateProvider struct {
 	types.Provider
+	objects map[string]*objectType
+}
+
+type objectType struct {
 	fields map[string]*types.FieldType
 	names  []string
 }
@@ -31,11 +38,18 @@ func newStateProvider(channels []*channelSpec) (*stateProvider, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &stateProvider{Provider: base, fields: map[string]*types.FieldType{}}
+	p := &stateProvider{Provider: base, objects: map[string]*objectType{}}
+	p.add(stateTypeName, channels)
+	return p, nil
+}
+
+// add declares an object type whose fields are the channels.
+func (p *stateProvider) add(typeName string, channels []*channelSpec) {
+	o := &objectType{fields: map[string]*types.FieldType{}}
 	for _, c := range channels {
 		name := c.name
-		p.names = append(p.names, name)
-		p.fields[name] = &types.FieldType{
+		o.names = append(o.names, name)
+		o.fields[name] = &types.FieldType{
 			Type: c.typ.cel(),
 			IsSet: func(target any) bool {
 				m, ok := target.(map[string]any)
@@ -54,26 +68,26 @@ func newStateProvider(channels []*channelSpec) (*stateProvider, error) {
 			},
 		}
 	}
-	return p, nil
+	p.objects[typeName] = o
 }
 
 func (p *stateProvider) FindStructType(name string) (*types.Type, bool) {
-	if name == stateTypeName {
-		return types.NewTypeTypeWithParam(types.NewObjectType(stateTypeName)), true
+	if _, ok := p.objects[name]; ok {
+		return types.NewTypeTypeWithParam(types.NewObjectType(name)), true
 	}
 	return p.Provider.FindStructType(name)
 }
 
 func (p *stateProvider) FindStructFieldNames(name string) ([]string, bool) {
-	if name == stateTypeName {
-		return p.names, true
+	if o, ok := p.objects[name]; ok {
+		return o.names, true
 	}
 	return p.Provider.FindStructFieldNames(name)
 }
 
 func (p *stateProvider) FindStructFieldType(name, field string) (*types.FieldType, bool) {
-	if name == stateTypeName {
-		ft, ok := p.fields[field]
+	if o, ok := p.objects[name]; ok {
+		ft, ok := o.fields[field]
 		return ft, ok
 	}
 	return p.Provider.FindStructFieldType(name, field)
@@ -91,10 +105,15 @@ type envs struct {
 	channels   []string
 }
 
-func newEnvs(channels []*channelSpec) (*envs, error) {
+// newEnvs makes the environments of a graph whose channels are channels and
+// whose graph nodes' subgraphs have results of the channels given, by node.
+func newEnvs(channels []*channelSpec, results map[int][]*channelSpec) (*envs, error) {
 	p, err := newStateProvider(channels)
 	if err != nil {
 		return nil, err
+	}
+	for i, chans := range results {
+		p.add(resultTypeName(i), chans)
 	}
 	edge, err := cel.NewEnv(append(celLibraries(),
 		cel.CustomTypeProvider(p),
@@ -107,7 +126,7 @@ func newEnvs(channels []*channelSpec) (*envs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &envs{edge: edge, node: node, channels: p.names}, nil
+	return &envs{edge: edge, node: node, channels: p.objects[stateTypeName].names}, nil
 }
 
 // channelList names the declared channels, for error messages.

@@ -29,7 +29,7 @@ func (c *compiler) build() *graph.Graph[graph.State] {
 	if len(c.doc.nodes) == 0 || c.doc.stateUnread {
 		return nil // the parser said why; every name or expression would only repeat it
 	}
-	envs, err := newEnvs(c.doc.state)
+	envs, err := newEnvs(c.doc.state, c.loadSubgraphs())
 	if err != nil {
 		c.errorf(pos{}, "CEL environment: %v", err)
 		return nil
@@ -188,6 +188,8 @@ func (c *compiler) node(g *graph.StateGraph[graph.State], n *nodeSpec, items []s
 		fn = c.execNode(n)
 	case n.http != nil:
 		fn = c.httpNode(n)
+	case n.graph != nil:
+		fn = c.graphNode(env, n, items)
 	}
 	var opts []graph.NodeOption
 	if r := n.retry; r != nil {

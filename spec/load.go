@@ -8,7 +8,6 @@ import (
 	"io"
 	"maps"
 	"net/http"
-	"os"
 	"slices"
 	"strings"
 
@@ -41,9 +40,16 @@ type Graph struct {
 type Option func(*options)
 
 type options struct {
-	stderr func(ctx context.Context, task graph.TaskInfo) io.Writer
-	client *http.Client
+	stderr  func(ctx context.Context, task graph.TaskInfo) io.Writer
+	client  *http.Client
+	parents []string // the files of the graphs whose graph nodes lead here
+	local   bool     // the graph was read from the local disk: graph nodes may read files beside it
 }
+
+// WithLocalFiles says the graph was read from a file on the local disk, so
+// that its graph nodes may run the graph files beside it. Load sets it; a
+// graph parsed without it (from a ConfigMap, a store) has no graph nodes.
+func WithLocalFiles() Option { return func(o *options) { o.local = true } }
 
 // WithStderr gives each exec node attempt a writer for the command's stderr,
 // closed when the command has exited if it is an io.Closer. Without it stderr
@@ -58,16 +64,11 @@ func WithHTTPClient(c *http.Client) Option { return func(o *options) { o.client 
 
 // Load reads and compiles a graph file.
 func Load(path string, opts ...Option) (*Graph, error) {
-	f, err := os.Open(path)
+	data, err := ReadLocal(path, MaxFileSize)
 	if err != nil {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read the graph file: %v", err)}
 	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read the graph file: %v", err)}
-	}
-	return Parse(path, data, opts...)
+	return Parse(path, data, append(opts, WithLocalFiles())...)
 }
 
 // Parse compiles a graph file's contents; file names it in errors.
@@ -80,7 +81,10 @@ func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	sum := sha256.Sum256(data)
+	return compile(file, data, doc, errs, o)
+}
+
+func compile(file string, data []byte, doc *document, errs ErrorList, o options) (*Graph, error) {
 	// The compiler goes on from the parser's errors, so that a file's problems
 	// are all reported at once.
 	c := &compiler{parser: parser{file: file, errs: errs}, doc: doc, opts: &o, byName: map[string]*channelSpec{}}
@@ -89,9 +93,22 @@ func Parse(file string, data []byte, opts ...Option) (*Graph, error) {
 	if len(c.errs) > 0 {
 		return nil, c.errs
 	}
+	// The digest pins the subgraphs' files too, and the graph reads what
+	// their nodes read.
+	h := sha256.New()
+	h.Write(data)
+	env := slices.Clone(doc.env)
+	for _, sub := range c.subgraphs() {
+		h.Write([]byte(sub.Digest))
+		for _, e := range sub.Env {
+			if !slices.Contains(env, e) {
+				env = append(env, e)
+			}
+		}
+	}
 	return &Graph{
-		Name: doc.name, File: file, Digest: "sha256:" + hex.EncodeToString(sum[:]),
-		RecursionLimit: doc.recursionLimit, Env: slices.Clone(doc.env), Runnable: runnable, doc: doc, channels: c.byName,
+		Name: doc.name, File: file, Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)),
+		RecursionLimit: doc.recursionLimit, Env: env, Runnable: runnable, doc: doc, channels: c.byName,
 	}, nil
 }
 

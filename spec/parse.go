@@ -60,9 +60,20 @@ type nodeSpec struct {
 	set      []*assignment
 	exec     *execSpec
 	http     *httpSpec
+	graph    *graphNodeSpec
 	retry    *retrySpec
 	timeout  time.Duration
 	deferred bool
+}
+
+// graphNodeSpec is a graph node: a subgraph from another file.
+type graphNodeSpec struct {
+	file    string
+	filePos pos
+	input   []*assignment // nil: the channels the two graphs share
+	output  []*assignment // nil: likewise
+	sub     *Graph        // loaded by the compiler
+	index   int           // the node's place in the file, naming its result type
 }
 
 // DefaultHTTPTimeout bounds each attempt of an http node that gives no
@@ -346,7 +357,7 @@ func (p *parser) channel(kv pair) *channelSpec {
 func (p *parser) node(kv pair) *nodeSpec {
 	what := fmt.Sprintf("node %q", kv.key)
 	n := &nodeSpec{pos: kv.pos, name: kv.key}
-	f := p.fields(kv.value, what, "set", "exec", "http", "retry", "timeout", "defer")
+	f := p.fields(kv.value, what, "set", "exec", "http", "graph", "retry", "timeout", "defer")
 	var kinds []string
 	if v, ok := f["set"]; ok {
 		kinds = append(kinds, "set")
@@ -365,13 +376,18 @@ func (p *parser) node(kv pair) *nodeSpec {
 		kinds = append(kinds, "http")
 		n.http = p.http(v, what)
 	}
+	if v, ok := f["graph"]; ok {
+		kinds = append(kinds, "graph")
+		n.graph = p.graphNode(v, what)
+	}
 	switch len(kinds) {
 	case 0:
-		p.errorf(kv.pos, "%s must have exactly one of set, exec or http", what)
+		p.errorf(kv.pos, "%s must have exactly one of set, exec, http or graph", what)
+	case 1:
 	case 2:
 		p.errorf(kv.pos, "%s has both %s and %s, but a node does one thing; keep one and move the other into a node of its own", what, kinds[0], kinds[1])
-	case 3:
-		p.errorf(kv.pos, "%s has set, exec and http, but a node does one thing; keep one and move the others into nodes of their own", what)
+	default:
+		p.errorf(kv.pos, "%s has %s, but a node does one thing; keep one and move the others into nodes of their own", what, strings.Join(kinds, ", "))
 	}
 	if v, ok := f["retry"]; ok {
 		n.retry = p.retry(v, what)
@@ -450,6 +466,34 @@ func (p *parser) http(n *yaml.Node, what string) *httpSpec {
 		h.timeout = p.duration(v, what+" timeout")
 	}
 	return h
+}
+
+func (p *parser) graphNode(n *yaml.Node, what string) *graphNodeSpec {
+	what += " graph"
+	f := p.fields(n, what, "file", "input", "output")
+	g := &graphNodeSpec{}
+	if v, ok := f["file"]; ok {
+		g.file, _ = p.str(v, what+" file")
+		g.filePos = at(v)
+	} else {
+		p.errorf(at(n), "%s needs file: the graph file to run, a path relative to this one", what)
+	}
+	for _, m := range []struct {
+		key string
+		to  *[]*assignment
+	}{{"input", &g.input}, {"output", &g.output}} {
+		v, ok := f[m.key]
+		if !ok {
+			continue
+		}
+		*m.to = []*assignment{}
+		for _, a := range p.pairs(v, what+" "+m.key) {
+			if e, ok := p.expr(a.value, "expression"); ok {
+				*m.to = append(*m.to, &assignment{channel: a.key, expr: e})
+			}
+		}
+	}
+	return g
 }
 
 func (p *parser) retry(n *yaml.Node, what string) *retrySpec {

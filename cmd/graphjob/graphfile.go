@@ -5,11 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/url"
-	"os"
 	"strings"
-	"syscall"
 
 	"gocloud.dev/blob"
 	"gocloud.dev/gcerrors"
@@ -30,13 +27,16 @@ func loadGraph(ctx context.Context, file string, opts ...spec.Option) (*spec.Gra
 	if err != nil {
 		return nil, nil, &spec.Error{File: file, Msg: fmt.Sprintf("cannot read the graph file: %v", err)}
 	}
+	if !strings.Contains(file, "://") {
+		opts = append(opts, spec.WithLocalFiles())
+	}
 	g, err := spec.Parse(file, data, opts...)
 	return g, data, err
 }
 
 func readGraph(ctx context.Context, file string) ([]byte, error) {
 	if !strings.Contains(file, "://") {
-		return readLocal(file, spec.MaxFileSize)
+		return spec.ReadLocal(file, spec.MaxFileSize)
 	}
 	u, err := url.Parse(file)
 	if err != nil {
@@ -45,9 +45,9 @@ func readGraph(ctx context.Context, file string) ([]byte, error) {
 	key := strings.TrimPrefix(u.Path, "/")
 	if u.Scheme == "file" {
 		if u.Host == "." { // file://./rel/path, as store URLs write a relative path
-			return readLocal(strings.TrimPrefix(u.Path, "/"), spec.MaxFileSize)
+			return spec.ReadLocal(strings.TrimPrefix(u.Path, "/"), spec.MaxFileSize)
 		}
-		return readLocal(u.Path, spec.MaxFileSize)
+		return spec.ReadLocal(u.Path, spec.MaxFileSize)
 	}
 	if key == "" {
 		return nil, errors.New("the URL names no object: write SCHEME://BUCKET/PATH/graph.yaml")
@@ -77,45 +77,7 @@ func (e *remoteError) Error() string { return e.err.Error() }
 
 // readLimited reads up to one byte more than a graph file may hold, for
 // spec.Parse to refuse.
-// readLocal reads a local file given on the command line (a graph, an
-// input), at most limit bytes. It opens it without waiting and
-// refuses anything but a regular file: a named pipe would block open(2),
-// and the process's signals with it, until something writes to it.
-func readLocal(path string, limit int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("it is %s, not a regular file: give the path of a file", kindOf(st.Mode()))
-	}
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err == nil && int64(len(data)) > limit {
-		err = fmt.Errorf("it is larger than %d bytes", limit)
-	}
-	return data, err
-}
-
 func readLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
 }
 
-// kindOf names what a file that is not a regular file is.
-func kindOf(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
-}

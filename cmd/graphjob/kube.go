@@ -105,6 +105,10 @@ func (f *jobFlags) run(ctx context.Context, stdin io.Reader, file string, cron b
 	if err != nil {
 		return kube.Template{}, nil, err
 	}
+	if subs := gr.Subgraphs(); len(subs) > 0 {
+		return kube.Template{}, nil, usagef("graph %s runs other graph files (%s), and a Job gets its one graph file: "+
+			"graphs with graph nodes run with graphjob run for now, not on Kubernetes", gr.Name, strings.Join(subs, ", "))
+	}
 	r := kube.Template{
 		Name: f.name, Namespace: f.namespace, Store: f.store,
 		Graph:        kube.Graph{Name: gr.Name, Digest: gr.Digest, URL: f.graphURL},

@@ -208,7 +208,7 @@ func parseInput(stdin io.Reader, input string) (map[string]any, error) {
 		if name == "-" {
 			data, err = io.ReadAll(io.LimitReader(stdin, maxInput))
 		} else {
-			data, err = readLocal(name, maxInput)
+			data, err = spec.ReadLocal(name, maxInput)
 		}
 		if err != nil {
 			return nil, usagef("--input %s: %w", input, err)
