@@ -80,4 +80,3 @@ func (e *remoteError) Error() string { return e.err.Error() }
 func readLimited(r io.Reader) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(r, spec.MaxFileSize+1))
 }
-
