@@ -1,9 +1,12 @@
 package checkpoints
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -111,4 +114,37 @@ func lastOf(lo int, exists func(int) (bool, error)) (int, error) {
 		}
 	}
 	return lo, nil
+}
+
+// Cursors returns every cursor the run's tasks saved that retention has not
+// deleted, by step, task and number: a subgraph's supersteps are among them
+// (graph.Subgraph saves each as its task's progress).
+func (s *Store) Cursors(ctx context.Context, run string) ([]Cursor, error) {
+	if err := CheckRunID(run); err != nil {
+		return nil, err
+	}
+	prefix := runPrefix(run) + "progress/"
+	objs, err := s.list(ctx, prefix, "")
+	if err != nil {
+		return nil, &ObjectError{Run: run, Step: -1, Key: prefix, Err: err}
+	}
+	var out []Cursor
+	for _, o := range objs {
+		var step, index, seq int
+		if _, err := fmt.Sscanf(strings.TrimPrefix(o.Key, prefix), "%012d/%06d/%09d", &step, &index, &seq); err != nil || o.Key != cursorKey(run, step, index, seq) {
+			continue // not a cursor's key
+		}
+		c := Cursor{}
+		if _, err := s.getRecord(ctx, run, step, o.Key, kindCursor, &c); err != nil {
+			return nil, err
+		}
+		if c.Step != step || c.Index != index || c.Seq != seq {
+			return nil, &ObjectError{Run: run, Step: step, Key: o.Key, Err: fmt.Errorf("%w: the record is cursor %d of step %d task %d", ErrCorrupt, c.Seq, c.Step, c.Index)}
+		}
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b Cursor) int {
+		return cmp.Or(cmp.Compare(a.Step, b.Step), cmp.Compare(a.Index, b.Index), cmp.Compare(a.Seq, b.Seq))
+	})
+	return out, nil
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,18 +52,23 @@ counted. The steps are checked to form one chain.`,
 			if err != nil {
 				return err
 			}
+			cursors, err := s.Cursors(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
 			type row struct {
-				Step     int           `json:"step"`
-				Time     time.Time     `json:"time"`
-				Duration time.Duration `json:"durationNs"`
-				Tasks    []graph.Task  `json:"tasks"`
-				Bytes    int64         `json:"bytes"`
-				SHA256   string        `json:"sha256"`
+				Step     int            `json:"step"`
+				Time     time.Time      `json:"time"`
+				Duration time.Duration  `json:"durationNs"`
+				Tasks    []graph.Task   `json:"tasks"`
+				Bytes    int64          `json:"bytes"`
+				SHA256   string         `json:"sha256"`
+				Subgraph []subgraphStep `json:"subgraph,omitempty"`
 			}
 			took := checkpoints.Durations(steps, attempts)
 			rows := make([]row, len(steps))
 			for i, st := range steps {
-				rows[i] = row{st.Step, st.Time, took[i], st.Tasks, st.Bytes(), st.SHA256}
+				rows[i] = row{st.Step, st.Time, took[i], st.Tasks, st.Bytes(), st.SHA256, subgraphSteps(cursors, st.Step)}
 			}
 			return out.print(g.stdout, rows, "STEP\tTIME\tNODES\tDURATION\tBYTES", func(w io.Writer) {
 				for i, r := range rows {
@@ -71,6 +77,9 @@ counted. The steps are checked to form one chain.`,
 						d = r.Duration.Round(time.Millisecond).String()
 					}
 					fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\n", r.Step, r.Time.Local().Format(time.DateTime), taskList(r.Tasks), d, r.Bytes)
+					for _, sub := range r.Subgraph {
+						fmt.Fprintf(w, "  %s[%d] %d\t%s\tnext: %s\t-\t-\n", sub.Node, sub.Index, sub.Step, sub.Time.Local().Format(time.DateTime), taskList(sub.Next))
+					}
 				}
 			})
 		}),
@@ -78,6 +87,34 @@ counted. The steps are checked to form one chain.`,
 	store.register(cmd)
 	out.register(cmd)
 	return cmd
+}
+
+// subgraphStep is a superstep of a subgraph that a task of a step ran
+// (graph.Subgraph saves each as the task's progress).
+type subgraphStep struct {
+	Node  string       `json:"node"`
+	Index int          `json:"index"` // the task's place in its step
+	Step  int          `json:"step"`  // the subgraph's superstep
+	Time  time.Time    `json:"time"`
+	Next  []graph.Task `json:"next"`
+}
+
+// subgraphSteps picks the subgraph supersteps saved by the tasks of step.
+func subgraphSteps(cursors []checkpoints.Cursor, step int) []subgraphStep {
+	var out []subgraphStep
+	for _, c := range cursors {
+		var saved struct {
+			Subgraph *struct {
+				Step int          `json:"step"`
+				Next []graph.Task `json:"next"`
+			} `json:"subgraph"`
+		}
+		if c.Step != step || json.Unmarshal(c.Cursor, &saved) != nil || saved.Subgraph == nil {
+			continue
+		}
+		out = append(out, subgraphStep{Node: c.Node, Index: c.Index, Step: saved.Subgraph.Step, Time: c.Time, Next: saved.Subgraph.Next})
+	}
+	return out
 }
 
 // taskList names tasks compactly: work, fan[3] for three map tasks of fan.

@@ -152,3 +152,28 @@ func TestCheckpointCommands(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckpointsListShowsSubgraphs: the supersteps of a graph node's
+// subgraph are listed under the step whose task ran them.
+func TestCheckpointsListShowsSubgraphs(t *testing.T) {
+	url := "file://" + t.TempDir()
+	t.Setenv("SIDEFX", filepath.Join(t.TempDir(), "fx"))
+	if code, _, stderr := cli(t, t.Context(), "run", "../../e2e/testdata/subgraph.yaml", "--store", url, "--run-id", "sub"); code != 0 {
+		t.Fatalf("run: exit %d\n%s", code, stderr)
+	}
+	code, stdout, stderr := cli(t, t.Context(), "checkpoints", "list", "sub", "--store", url)
+	if code != 0 || !strings.Contains(stdout, "  inner[0] 3 ") || !strings.Contains(stdout, "next: work") || strings.Count(stdout, "inner[0]") != 6 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	_, stdout, _ = cli(t, t.Context(), "checkpoints", "list", "sub", "--store", url, "-o", "json")
+	var rows []struct {
+		Step     int `json:"step"`
+		Subgraph []struct {
+			Node string `json:"node"`
+			Step int    `json:"step"`
+		} `json:"subgraph"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || len(rows) != 3 || len(rows[1].Subgraph) != 6 || rows[1].Subgraph[5].Step != 6 {
+		t.Errorf("json: %v\n%s", err, stdout)
+	}
+}
